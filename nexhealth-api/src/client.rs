@@ -1,0 +1,165 @@
+//! Building the [`Client`] a service holds.
+
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::auth::Session;
+use crate::secret::ApiKey;
+use crate::{Client, Error};
+
+/// NexHealth's API host.
+pub const DEFAULT_BASE_URL: &str = "https://nexhealth.info";
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for a whole request, body included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Environment variable read by [`Client::from_env`] for the key.
+pub const API_KEY_VAR: &str = "NEXHEALTH_API_KEY";
+/// Environment variable read by [`Client::from_env`] for the base URL.
+pub const BASE_URL_VAR: &str = "NEXHEALTH_BASE_URL";
+
+/// Configures a [`Client`]. Start with [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    key: ApiKey,
+    base_url: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    user_agent: String,
+    http: Option<reqwest::Client>,
+}
+
+impl ClientBuilder {
+    fn new(key: ApiKey) -> Self {
+        Self {
+            key,
+            base_url: DEFAULT_BASE_URL.to_string(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            user_agent: concat!("nexhealth-api-rust/", env!("CARGO_PKG_VERSION")).to_string(),
+            http: None,
+        }
+    }
+
+    /// The API's base URL (default [`DEFAULT_BASE_URL`]). Credentials are sent only there.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// Time allowed to open a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for a whole request (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Use a ready `reqwest::Client`; the timeouts and user agent set here are then not applied.
+    /// Keep its redirect policy off: NexHealth does not redirect.
+    pub fn reqwest_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Checks the settings and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.key.is_blank() {
+            return Err(Error::invalid_request("the API key is empty"));
+        }
+        let base = parse_base_url(&self.base_url)?;
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                .user_agent(self.user_agent)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|_| Error::invalid_request("the HTTP client could not be built"))?,
+        };
+        let base_str = base.as_str().trim_end_matches('/').to_string();
+        Ok(Client::new_with_client(&base_str, http, Session::new(self.key, base)))
+    }
+}
+
+fn parse_base_url(text: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(text.trim())
+        .map_err(|_| Error::invalid_request("the base URL is not a valid URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(Error::invalid_request("the base URL must be http(s)://host[:port][/path]"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid_request("the base URL must not carry a query, fragment or credentials"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+impl Client {
+    /// Starts configuring a client for `api_key`.
+    pub fn builder(api_key: impl Into<ApiKey>) -> ClientBuilder {
+        ClientBuilder::new(api_key.into())
+    }
+
+    /// A client for `api_key` with default settings.
+    pub fn from_api_key(api_key: impl Into<ApiKey>) -> Result<Self, Error> {
+        Self::builder(api_key).build()
+    }
+
+    /// A client from `NEXHEALTH_API_KEY` and, if set, `NEXHEALTH_BASE_URL`.
+    pub fn from_env() -> Result<Self, Error> {
+        let key = std::env::var(API_KEY_VAR)
+            .map_err(|_| Error::invalid_request(format!("{API_KEY_VAR} is not set")))?;
+        let mut builder = Self::builder(key);
+        if let Ok(url) = std::env::var(BASE_URL_VAR) {
+            builder = builder.base_url(url);
+        }
+        builder.build()
+    }
+
+    /// The base URL every call goes to.
+    pub fn base_url(&self) -> &str {
+        use progenitor_client::ClientInfo;
+        self.baseurl()
+    }
+
+    /// The shared session (credentials and cached token) of this client.
+    pub fn session(&self) -> &Session {
+        use progenitor_client::ClientInfo;
+        self.inner()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(parse_base_url("https://nexhealth.info").is_ok());
+        assert_eq!(parse_base_url("http://127.0.0.1:8080/api").unwrap().path(), "/api/");
+        for bad in ["nexhealth.info", "ftp://x", "https://x/?a=1", "https://u:p@x", ""] {
+            assert!(parse_base_url(bad).unwrap_err().is_invalid_request(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_keys_are_refused_before_anything_is_sent() {
+        assert!(Client::from_api_key("  ").unwrap_err().is_invalid_request());
+    }
+}

@@ -1,0 +1,263 @@
+//! Unwrapping NexHealth's response envelope, so a call answers with its `data`
+//! while `count`, `page_info` and warnings stay reachable.
+
+use std::fmt;
+use std::ops::Deref;
+
+use futures::future::BoxFuture;
+use progenitor_client::ResponseValue;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::context;
+use crate::error::{ApiError, Error, collect_messages, describe_json_error};
+use crate::types::{ErrorEnvelope, Messages, PageInfo};
+
+/// A success envelope: `data` plus the envelope's other fields.
+pub trait Envelope: DeserializeOwned + Send + 'static {
+    /// What `data` holds.
+    type Data;
+    /// Splits the envelope into its data and the rest.
+    fn into_parts(self) -> (Self::Data, EnvelopeMeta);
+}
+
+/// The envelope fields around `data`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvelopeMeta {
+    /// The envelope's `code` (true on success).
+    pub code: Option<bool>,
+    /// `count`: the size of the whole collection.
+    pub count: Option<i32>,
+    /// `page_info`, on cursor-paginated collections.
+    pub page_info: Option<PageInfo>,
+    /// `error` and `description` flattened: on a success these are warnings.
+    pub messages: Vec<String>,
+}
+
+impl EnvelopeMeta {
+    #[doc(hidden)]
+    pub fn from_fields(
+        code: Option<bool>,
+        count: Option<i32>,
+        page_info: Option<PageInfo>,
+        description: Option<&Messages>,
+        error: Option<&[String]>,
+    ) -> Self {
+        Self {
+            code,
+            count,
+            page_info,
+            messages: collect_messages(description, error),
+        }
+    }
+}
+
+/// A successful answer: derefs to its `data`.
+pub struct Response<T> {
+    data: T,
+    meta: EnvelopeMeta,
+    status: StatusCode,
+    headers: HeaderMap,
+}
+
+impl<T> Response<T> {
+    /// The payload.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+    /// Takes the payload.
+    pub fn into_data(self) -> T {
+        self.data
+    }
+    /// Takes the payload and the envelope fields.
+    pub fn into_parts(self) -> (T, EnvelopeMeta) {
+        (self.data, self.meta)
+    }
+    /// `count`: the total size of a collection.
+    pub fn count(&self) -> Option<i32> {
+        self.meta.count
+    }
+    /// `page_info`, on cursor-paginated collections.
+    pub fn page_info(&self) -> Option<&PageInfo> {
+        self.meta.page_info.as_ref()
+    }
+    /// Warnings NexHealth attached to the success (for example, ignored parameters).
+    pub fn warnings(&self) -> &[String] {
+        &self.meta.messages
+    }
+    /// The envelope fields.
+    pub fn meta(&self) -> &EnvelopeMeta {
+        &self.meta
+    }
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl<T> Deref for Response<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+/// Shows the status and envelope fields, never the payload (it may hold patient data).
+impl<T> fmt::Debug for Response<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status.as_u16())
+            .field("count", &self.meta.count)
+            .field("warnings", &self.meta.messages.len())
+            .field("data", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+type ProgenitorResult<T> = Result<ResponseValue<T>, progenitor_client::Error<ErrorEnvelope>>;
+
+/// Runs one generated call and turns its result into ours.
+#[doc(hidden)]
+pub fn run<'a, T, F>(operation: &'static str, call: F) -> BoxFuture<'a, Result<Response<T::Data>, Error>>
+where
+    T: Envelope,
+    F: Future<Output = ProgenitorResult<T>> + Send + 'a,
+{
+    Box::pin(async move {
+        let (result, ctx) = context::scope(call).await;
+        match result {
+            Ok(value) => {
+                let status = value.status();
+                let headers = value.headers().clone();
+                let (data, meta) = value.into_inner().into_parts();
+                Ok(Response {
+                    data,
+                    meta,
+                    status,
+                    headers,
+                })
+            }
+            Err(e) => Err(convert::<T>(operation, e, ctx).await),
+        }
+    })
+}
+
+async fn convert<T: Envelope>(
+    operation: &'static str,
+    error: progenitor_client::Error<ErrorEnvelope>,
+    ctx: context::CallContext,
+) -> Error {
+    use progenitor_client::Error as P;
+    if let Some(stashed) = ctx.error.borrow_mut().take() {
+        return stashed;
+    }
+    let status = ctx.status.get();
+    match error {
+        P::InvalidRequest(message) => Error::invalid_request(message),
+        P::Custom(message) => Error::invalid_request(message),
+        P::CommunicationError(e) | P::ResponseBodyError(e) => Error::from_reqwest(operation, e),
+        P::ErrorResponse(value) => {
+            let status = value.status();
+            let headers = value.headers().clone();
+            Error::from_status(ApiError::new(operation, status, Some(&value), Some(&headers)))
+        }
+        P::InvalidResponsePayload(bytes, e) => match status.and_then(|s| StatusCode::from_u16(s).ok()) {
+            // A documented error status whose body is not an error envelope
+            // (an HTML page from a proxy, say): the status is what matters.
+            Some(s) if s.is_client_error() || s.is_server_error() => {
+                Error::from_status(ApiError::new(operation, s, None, None))
+            }
+            _ => invalid_payload::<T>(operation, status, &bytes, &e),
+        },
+        P::UnexpectedResponse(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let envelope = response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ErrorEnvelope>(&b).ok());
+            if status.is_success() {
+                return Error::InvalidResponse {
+                    operation,
+                    status: Some(status.as_u16()),
+                    field: None,
+                    reason: "a success status the spec does not document".into(),
+                };
+            }
+            Error::from_status(ApiError::new(operation, status, envelope.as_ref(), Some(&headers)))
+        }
+        P::InvalidUpgrade(_) => Error::InvalidResponse {
+            operation,
+            status,
+            field: None,
+            reason: "unexpected protocol upgrade".into(),
+        },
+    }
+}
+
+/// Decodes again with path tracking to name the field that failed.
+fn invalid_payload<T: Envelope>(
+    operation: &'static str,
+    status: Option<u16>,
+    bytes: &[u8],
+    fallback: &serde_json::Error,
+) -> Error {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (field, reason) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = (path != ".").then_some(path);
+            (field, describe_json_error(e.inner()))
+        }
+        Ok(_) => (None, describe_json_error(fallback)),
+    };
+    Error::InvalidResponse {
+        operation,
+        status,
+        field,
+        reason,
+    }
+}
+
+/// Implements [`Envelope`] for a generated envelope type.
+macro_rules! impl_envelope {
+    ($envelope:ident => $data:ty) => {
+        impl $crate::envelope::Envelope for $crate::types::$envelope {
+            type Data = $data;
+            fn into_parts(self) -> (Self::Data, $crate::envelope::EnvelopeMeta) {
+                let meta = $crate::envelope::EnvelopeMeta::from_fields(
+                    self.code,
+                    self.count,
+                    self.page_info,
+                    self.description.as_ref(),
+                    self.error.as_deref(),
+                );
+                (self.data, meta)
+            }
+        }
+    };
+}
+pub(crate) use impl_envelope;
+
+/// Makes a generated request builder awaitable: `client.get_locations().await?`.
+macro_rules! impl_into_future {
+    ($builder:ident => $envelope:ident, $operation:literal) => {
+        impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
+            type Output = ::std::result::Result<
+                $crate::Response<<$crate::types::$envelope as $crate::envelope::Envelope>::Data>,
+                $crate::Error,
+            >;
+            type IntoFuture = ::futures::future::BoxFuture<'a, Self::Output>;
+            fn into_future(self) -> Self::IntoFuture {
+                $crate::envelope::run::<$crate::types::$envelope, _>($operation, self.send())
+            }
+        }
+    };
+}
+pub(crate) use impl_into_future;

@@ -1,0 +1,281 @@
+//! The one error type of the SDK.
+//!
+//! Nothing here carries a request or response body, a query string, the API key
+//! or the token: only the operation id, the status, the field that failed to
+//! decode and the messages NexHealth put in its error envelope.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::types::{ErrorEnvelope, Messages};
+
+/// What NexHealth said when it refused a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    operation: &'static str,
+    status: StatusCode,
+    messages: Vec<String>,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        operation: &'static str,
+        status: StatusCode,
+        envelope: Option<&ErrorEnvelope>,
+        headers: Option<&HeaderMap>,
+    ) -> Self {
+        let messages = envelope
+            .map(|e| collect_messages(e.description.as_ref(), e.error.as_deref()))
+            .unwrap_or_default();
+        let retry_after = headers.and_then(retry_after);
+        Self {
+            operation,
+            status,
+            messages,
+            retry_after,
+        }
+    }
+
+    /// The operation that failed (the spec's operationId).
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The HTTP status NexHealth answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// NexHealth's own messages (`error` then `description`), possibly empty.
+    pub fn messages(&self) -> &[String] {
+        &self.messages
+    }
+
+    /// The wait NexHealth asked for in `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: HTTP {}", self.operation, self.status.as_u16())?;
+        if !self.messages.is_empty() {
+            write!(f, ": {}", self.messages.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Flattens an envelope's `error` list and `description` into one list.
+pub(crate) fn collect_messages(description: Option<&Messages>, error: Option<&[String]>) -> Vec<String> {
+    let mut out: Vec<String> = error.unwrap_or_default().to_vec();
+    match description {
+        Some(Messages::String(s)) => out.push(s.clone()),
+        Some(Messages::Array(items)) => out.extend(items.iter().cloned()),
+        None => {}
+    }
+    out.retain(|m| !m.trim().is_empty());
+    out
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Everything that can go wrong in a call. Match on it, or use the predicates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request never got an answer: DNS, connect, TLS, or a dropped connection.
+    #[error("{operation}: could not reach NexHealth: {source}")]
+    Transport {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The underlying error, with its URL removed.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No answer within the connect or request timeout.
+    #[error("{operation}: timed out")]
+    Timeout {
+        /// The operation that failed.
+        operation: &'static str,
+    },
+    /// 401: the API key or token was not accepted (after one re-authentication).
+    #[error("unauthorized: {0}")]
+    Unauthorized(ApiError),
+    /// 403: the key is valid but cannot reach that subdomain or location.
+    #[error("forbidden: {0}")]
+    Forbidden(ApiError),
+    /// 404: no such resource (also a location id outside the institution).
+    #[error("not found: {0}")]
+    NotFound(ApiError),
+    /// 429: over NexHealth's rate limit for this key.
+    #[error("rate limited: {0}")]
+    RateLimited(ApiError),
+    /// 5xx: NexHealth (or a proxy in front of it) failed.
+    #[error("server error: {0}")]
+    Server(ApiError),
+    /// 400: NexHealth rejected the request as malformed.
+    #[error("bad request: {0}")]
+    BadRequest(ApiError),
+    /// A status the spec does not document for this operation.
+    #[error("unexpected status: {0}")]
+    UnexpectedStatus(ApiError),
+    /// The SDK refused to send the request (empty key or subdomain, bad base URL, …).
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong with the input.
+        message: String,
+    },
+    /// A success answer that does not match the spec.
+    #[error("{operation}: invalid response{}: {reason}", field.as_deref().map(|f| format!(" at `{f}`")).unwrap_or_default())]
+    InvalidResponse {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The HTTP status of the answer, when known.
+        status: Option<u16>,
+        /// The path of the field that failed to decode, e.g. `data[0].locations[2].id`.
+        field: Option<String>,
+        /// Why it failed, without the offending value.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn from_reqwest(operation: &'static str, error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout { operation }
+        } else {
+            Self::Transport {
+                operation,
+                source: error.without_url(),
+            }
+        }
+    }
+
+    /// Classifies an error status.
+    pub(crate) fn from_status(api: ApiError) -> Self {
+        match api.status.as_u16() {
+            400 => Self::BadRequest(api),
+            401 => Self::Unauthorized(api),
+            403 => Self::Forbidden(api),
+            404 => Self::NotFound(api),
+            429 => Self::RateLimited(api),
+            500..=599 => Self::Server(api),
+            _ => Self::UnexpectedStatus(api),
+        }
+    }
+
+    /// The NexHealth answer behind this error, for status errors.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Unauthorized(e)
+            | Self::Forbidden(e)
+            | Self::NotFound(e)
+            | Self::RateLimited(e)
+            | Self::Server(e)
+            | Self::BadRequest(e)
+            | Self::UnexpectedStatus(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when NexHealth answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::InvalidResponse { status, .. } => status.and_then(|s| StatusCode::from_u16(s).ok()),
+            other => other.api_error().map(ApiError::status),
+        }
+    }
+
+    /// NexHealth's messages, when it sent any.
+    pub fn messages(&self) -> &[String] {
+        self.api_error().map(ApiError::messages).unwrap_or_default()
+    }
+
+    /// The operation that failed, when known.
+    pub fn operation(&self) -> Option<&'static str> {
+        match self {
+            Self::Transport { operation, .. }
+            | Self::Timeout { operation }
+            | Self::InvalidResponse { operation, .. } => Some(operation),
+            other => other.api_error().map(ApiError::operation),
+        }
+    }
+
+    /// True for transport failures (no answer at all, timeouts excluded).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Self::Transport { .. })
+    }
+    /// True when the call timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+    /// True for 401.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized(_))
+    }
+    /// True for 403: the key cannot reach that subdomain or location.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::Forbidden(_))
+    }
+    /// True for 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+    /// True for 429.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited(_))
+    }
+    /// True for 5xx.
+    pub fn is_server(&self) -> bool {
+        matches!(self, Self::Server(_))
+    }
+    /// True for NexHealth's 400.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, Self::BadRequest(_))
+    }
+    /// True when the SDK refused to send the request.
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(self, Self::InvalidRequest { .. })
+    }
+    /// True when an answer did not match the spec.
+    pub fn is_invalid_response(&self) -> bool {
+        matches!(self, Self::InvalidResponse { .. })
+    }
+}
+
+/// Describes a JSON decoding failure without quoting the offending value.
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let place = format!("line {} column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Eof => format!("the body ended early ({place})"),
+        Category::Syntax => format!("the body is not valid JSON ({place})"),
+        Category::Io => "the body could not be read".to_string(),
+        Category::Data => {
+            let text = e.to_string();
+            let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+            if let Some(field) = text.strip_prefix("missing field ") {
+                format!("missing field {field}")
+            } else if let Some((_, expected)) = text.split_once("expected ") {
+                format!("wrong type or value, expected {expected}")
+            } else {
+                "value does not match the spec".to_string()
+            }
+        }
+    }
+}

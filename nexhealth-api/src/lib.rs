@@ -1,0 +1,28 @@
+#![doc = include_str!("../../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod client;
+mod context;
+mod envelope;
+mod error;
+mod generated;
+pub mod headers;
+mod hooks;
+pub mod operations;
+mod secret;
+pub mod token;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+pub use auth::Session;
+pub use client::{
+    API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+};
+pub use envelope::{Envelope, EnvelopeMeta, Response};
+pub use error::{ApiError, Error};
+pub use generated::{Client, builder, types};
+pub use secret::ApiKey;

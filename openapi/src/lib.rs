@@ -1,0 +1,164 @@
+//! The one home of nexhealth-api's code generation.
+//!
+//! `nexhealth-api`'s build script and `cargo xtask` both call [`generate`], so the
+//! code the crate compiles and the copy checked in for review are produced by the
+//! same settings from the same spec.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use openapiv3::OpenAPI;
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+
+pub mod lint;
+mod meta;
+
+/// Path of the spec inside this repository.
+pub fn spec_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("nexhealth.yaml")
+}
+
+/// The generated sources, formatted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    /// The client: types, builders and `Client`.
+    pub client: String,
+    /// Typed httpmock helpers (compiled behind the `mock` feature).
+    pub httpmock: String,
+    /// Per-operation facts and envelope glue read from the spec.
+    pub operations: String,
+}
+
+impl Generated {
+    /// The generated files as `(file name, contents)` pairs.
+    pub fn files(&self) -> [(&'static str, &str); 3] {
+        [
+            ("generated_client.rs", &self.client),
+            ("generated_httpmock.rs", &self.httpmock),
+            ("generated_operations.rs", &self.operations),
+        ]
+    }
+}
+
+/// Why generation failed, pointing at the spec.
+#[derive(Debug)]
+pub struct GenerateError {
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+fn err(message: impl Into<String>) -> GenerateError {
+    GenerateError {
+        message: message.into(),
+    }
+}
+
+/// The progenitor settings. Changing them changes the public API of the SDK.
+pub fn settings() -> GenerationSettings {
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_inner_type("crate::auth::Session".parse().expect("valid path"))
+        .with_hooks(HooksMode::Expected)
+        .with_derive("schemars::JsonSchema")
+        .with_derive("PartialEq");
+    settings
+}
+
+/// Reads the spec as JSON-compatible YAML.
+pub fn load_spec_value(path: &Path) -> Result<serde_json::Value, GenerateError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    serde_yaml::from_str(&text).map_err(|e| {
+        let place = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        err(format!("{}{place}: not valid YAML: {e}", path.display()))
+    })
+}
+
+/// Lints and generates all sources from the spec at `path`.
+pub fn generate(path: &Path) -> Result<Generated, GenerateError> {
+    let value = load_spec_value(path)?;
+    let problems = lint::lint(&value);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  {}: {p}", path.display()))
+            .collect();
+        return Err(err(format!(
+            "the spec breaks what the generator needs:\n{}",
+            list.join("\n")
+        )));
+    }
+    let spec: OpenAPI = serde_json::from_value(value.clone())
+        .map_err(|e| err(format!("{}: not an OpenAPI 3.0 document: {e}", path.display())))?;
+    let gen_err = |e: progenitor::Error| err(format!("{}: progenitor: {e}", path.display()));
+
+    let client = Generator::new(&settings())
+        .generate_tokens(&spec)
+        .map_err(gen_err)?;
+    let httpmock = Generator::new(&settings())
+        .httpmock(&spec, "crate")
+        .map_err(gen_err)?;
+    let operations = meta::operations(&value).map_err(err)?;
+    Ok(Generated {
+        client: format_tokens(client)?,
+        httpmock: fix_array_query_matchers(&format_tokens(httpmock)?),
+        operations: format_tokens(operations)?,
+    })
+}
+
+/// progenitor 0.15.1's httpmock generator matches an array query parameter
+/// with `value.to_string()`, which does not compile for `Vec<T>`. NexHealth's
+/// `location_ids[]` repeats the key once per value, so the matcher is rewritten
+/// to require one `name=value` pair per element.
+fn fix_array_query_matchers(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut in_array_setter = false;
+    for line in code.lines() {
+        if line.contains("T: Into<Option<&'a ::std::vec::Vec<") {
+            in_array_setter = true;
+        }
+        let trimmed = line.trim_start();
+        if in_array_setter
+            && trimmed.starts_with("Self(self.0.query_param(\"")
+            && trimmed.ends_with(", value.to_string()))")
+        {
+            let indent = &line[..line.len() - trimmed.len()];
+            let name = trimmed
+                .trim_start_matches("Self(self.0.query_param(")
+                .trim_end_matches(", value.to_string()))");
+            out.push_str(&format!(
+                "{indent}Self(value.iter().fold(self.0, |when, item| when.query_param({name}, item.to_string())))\n"
+            ));
+            in_array_setter = false;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn format_tokens(tokens: proc_macro2::TokenStream) -> Result<String, GenerateError> {
+    let file: syn::File =
+        syn::parse2(tokens).map_err(|e| err(format!("generated code does not parse: {e}")))?;
+    Ok(format!(
+        "// Generated by nexhealth-openapi from openapi/nexhealth.yaml. Do not edit by hand:\n\
+         // edit the spec and run `cargo xtask generate`.\n\n{}",
+        prettyplease::unparse(&file)
+    ))
+}

@@ -1,0 +1,172 @@
+//! Generates `generated_operations.rs`: what the spec says about each operation
+//! (status codes, idempotency, version header), the glue that unwraps each
+//! success envelope, and the spec's examples as JSON strings.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use serde_json::Value;
+
+use crate::lint::{deref, operations as spec_operations};
+
+/// Pascal case as progenitor spells builder names (`getLocationsId` → `GetLocationsId`).
+fn pascal(id: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in id.chars() {
+        if c == '_' || c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Snake case as progenitor spells `OperationInfo::operation_id` (`getLocationsId` → `get_locations_id`).
+fn snake(id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in id.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn ref_name(value: &Value) -> Option<&str> {
+    value
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+}
+
+/// The Rust type of an envelope's `data`, from `allOf: [Envelope, {data: …}]`.
+fn data_type(spec: &Value, schema_name: &str) -> Result<TokenStream, String> {
+    let at = format!("/components/schemas/{schema_name}");
+    let parts = spec
+        .pointer(&format!("{at}/allOf"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("at {at}: a success schema must be `allOf: [Envelope, {{data}}]`"))?;
+    if parts.first().and_then(ref_name) != Some("Envelope") {
+        return Err(format!("at {at}/allOf/0: must be `$ref: #/components/schemas/Envelope`"));
+    }
+    let data = parts
+        .iter()
+        .find_map(|p| p.pointer("/properties/data"))
+        .ok_or_else(|| format!("at {at}/allOf: no `data` property"))?;
+    if let Some(name) = ref_name(data) {
+        let ident = format_ident!("{}", name);
+        return Ok(quote!(crate::types::#ident));
+    }
+    if data.get("type").and_then(Value::as_str) == Some("array")
+        && let Some(name) = data.get("items").and_then(ref_name)
+    {
+        let ident = format_ident!("{}", name);
+        return Ok(quote!(::std::vec::Vec<crate::types::#ident>));
+    }
+    Err(format!(
+        "at {at}: `data` must be a `$ref` to a schema or an array of one"
+    ))
+}
+
+fn json_example(spec: &Value, response: &Value) -> Option<String> {
+    let response = deref(spec, response)?;
+    let example = response.pointer("/content/application~1json/example")?;
+    serde_json::to_string(example).ok()
+}
+
+pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
+    let mut entries = Vec::new();
+    let mut glue = Vec::new();
+    let mut envelopes = std::collections::BTreeSet::new();
+    let mut examples = Vec::new();
+    for (pointer, method, path, op) in spec_operations(spec) {
+        let id = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("at {pointer}: no operationId"))?;
+        let responses = op
+            .get("responses")
+            .and_then(Value::as_object)
+            .ok_or_else(|| format!("at {pointer}: no responses"))?;
+        let mut success_status = None;
+        let mut success_schema = None;
+        let mut error_statuses = Vec::new();
+        for (status, response) in responses {
+            let code: u16 = status
+                .parse()
+                .map_err(|_| format!("at {pointer}/responses/{status}: not a status code"))?;
+            if let Some(example) = json_example(spec, response) {
+                examples.push(quote!((#id, #code, #example)));
+            }
+            if status.starts_with('2') {
+                success_status = Some(code);
+                success_schema = deref(spec, response)
+                    .and_then(|r| r.pointer("/content/application~1json/schema"))
+                    .and_then(ref_name)
+                    .map(str::to_string);
+            } else {
+                error_statuses.push(code);
+            }
+        }
+        let success_status =
+            success_status.ok_or_else(|| format!("at {pointer}: no 2xx response"))?;
+        let schema = success_schema.ok_or_else(|| {
+            format!("at {pointer}: the 2xx response must `$ref` a component schema")
+        })?;
+        let method_upper = method.to_uppercase();
+        let idempotent = matches!(method, "get" | "head" | "options")
+            || op.get("x-idempotent").and_then(Value::as_bool) == Some(true);
+        let needs_version = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| deref(spec, p))
+            .any(|p| p.get("name").and_then(Value::as_str) == Some("Nex-Api-Version"));
+        let rust_name = snake(id);
+        entries.push(quote! {
+            crate::operations::Operation {
+                id: #id,
+                rust_name: #rust_name,
+                method: #method_upper,
+                path: #path,
+                success_status: #success_status,
+                error_statuses: &[#(#error_statuses),*],
+                idempotent: #idempotent,
+                needs_api_version: #needs_version,
+            }
+        });
+        if let Some(body) = op.get("requestBody").and_then(|b| deref(spec, b))
+            && let Some(example) = body.pointer("/content/application~1json/example")
+        {
+            let text = serde_json::to_string(example).map_err(|e| e.to_string())?;
+            examples.push(quote!((#id, 0u16, #text)));
+        }
+
+        let schema_ident = format_ident!("{}", schema);
+        if envelopes.insert(schema.clone()) {
+            let data = data_type(spec, &schema)?;
+            glue.push(quote!(crate::envelope::impl_envelope!(#schema_ident => #data);));
+        }
+        let builder = format_ident!("{}", pascal(id));
+        glue.push(quote!(crate::envelope::impl_into_future!(#builder => #schema_ident, #id);));
+    }
+    Ok(quote! {
+        /// Every operation of the spec, in spec order.
+        pub const OPERATIONS: &[crate::operations::Operation] = &[#(#entries),*];
+
+        /// Examples from the spec as `(operation id, status, JSON)`; status 0 marks a request body.
+        pub const EXAMPLES: &[(&str, u16, &str)] = &[#(#examples),*];
+
+        #(#glue)*
+    })
+}
