@@ -103,18 +103,23 @@ impl Session {
         }
     }
 
-    async fn authenticate(&self, http: &reqwest::Client) -> Result<Cached, Error> {
+    /// The raw key as a sensitive `Authorization` value, for POST /authenticates.
+    pub(crate) fn key_header(&self) -> Result<HeaderValue, Error> {
         if self.0.key.is_blank() {
             return Err(Error::invalid_request("the API key is empty"));
         }
-        let url = self
-            .0
-            .base
-            .join("authenticates")
-            .map_err(|_| Error::invalid_request("the base URL cannot be joined with /authenticates"))?;
-        let mut key = HeaderValue::from_str(self.0.key.expose())
-            .map_err(|_| Error::invalid_request("the API key contains characters not allowed in a header"))?;
+        let mut key = HeaderValue::from_str(self.0.key.expose()).map_err(|_| {
+            Error::invalid_request("the API key contains characters not allowed in a header")
+        })?;
         key.set_sensitive(true);
+        Ok(key)
+    }
+
+    async fn authenticate(&self, http: &reqwest::Client) -> Result<Cached, Error> {
+        let key = self.key_header()?;
+        let url = self.0.base.join("authenticates").map_err(|_| {
+            Error::invalid_request("the base URL cannot be joined with /authenticates")
+        })?;
         let asked_at = Instant::now();
         self.0
             .authentications

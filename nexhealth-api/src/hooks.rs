@@ -11,6 +11,9 @@ use reqwest::header::AUTHORIZATION;
 use crate::auth::Session;
 use crate::{Client, Error, context, headers, operations};
 
+/// The token exchange: sent with the raw key, never retried after a 401.
+const AUTHENTICATE: &str = "postAuthenticates";
+
 /// Query parameters that must not be empty when present.
 const NON_EMPTY_QUERY: [&str; 1] = ["subdomain"];
 
@@ -46,8 +49,12 @@ impl ClientHooks<Session> for Client {
                 "refusing to send credentials to a host other than the configured base URL",
             )));
         }
-        let bearer = self.inner().bearer(self.client()).await.map_err(refuse)?;
-        request.headers_mut().insert(AUTHORIZATION, bearer);
+        let credential = if operations::find(info.operation_id).is_some_and(|op| op.id == AUTHENTICATE) {
+            self.inner().key_header()
+        } else {
+            self.inner().bearer(self.client()).await
+        };
+        request.headers_mut().insert(AUTHORIZATION, credential.map_err(refuse)?);
         Ok(())
     }
 
@@ -63,7 +70,7 @@ impl ClientHooks<Session> for Client {
         let response = self.client().execute(request).await?;
         context::record_status(response.status().as_u16());
         tracing::debug!(operation, status = response.status().as_u16(), attempt = 1, elapsed_ms = started.elapsed().as_millis() as u64, "nexhealth call");
-        if response.status() != StatusCode::UNAUTHORIZED {
+        if response.status() != StatusCode::UNAUTHORIZED || operation == AUTHENTICATE {
             return Ok(response);
         }
         // The token may have been revoked or expired early: drop it, get a

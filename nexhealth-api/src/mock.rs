@@ -155,3 +155,25 @@ impl StandIn {
         &self.server
     }
 }
+
+/// Status the [`fallback`] mock answers with.
+pub const FALLBACK_STATUS: u16 = 501;
+
+/// Installs a catch-all mock that answers any request no earlier mock matched
+/// with [`FALLBACK_STATUS`] and an error envelope naming the method and path,
+/// so an unexpected call fails readably (`Error::Server` with the message
+/// `no mock matched GET /path`). httpmock tries mocks in the order they were
+/// created: install this one last, and assert it saw no calls.
+pub fn fallback(server: &MockServer) -> httpmock::Mock<'_> {
+    server.mock(|_, then| {
+        then.respond_with(|req: &httpmock::HttpMockRequest| {
+            let message = format!("no mock matched {} {}", req.method_str(), req.uri().path());
+            let body = serde_json::json!({"code": false, "description": null, "data": null, "error": [message]});
+            httpmock::HttpMockResponse::builder()
+                .status(FALLBACK_STATUS)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .build()
+        });
+    })
+}

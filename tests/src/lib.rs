@@ -1,1 +1,85 @@
+//! Shared set-up for the contract suite: a mock NexHealth with the token
+//! exchange in place, a fallback that names unexpected requests, and a client
+//! pointed at it.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use httpmock::{Mock, MockServer};
+use nexhealth_api::Client;
+use nexhealth_api::mock::{MockServerExt, fallback};
+use nexhealth_api::types::{AuthToken, AuthenticateResponse, Messages};
+
+/// The API key every test uses.
+pub const API_KEY: &str = "test-api-key-5f2b";
+
+/// A JWT-shaped token whose claims give it `lifetime_secs` of life.
+pub fn token(name: &str, lifetime_secs: i64) -> String {
+    let claims = serde_json::json!({"sub": "1", "iat": 1_700_000_000, "exp": 1_700_000_000 + lifetime_secs, "jti": name});
+    format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+/// The envelope POST /authenticates answers with.
+pub fn auth_body(token: &str) -> AuthenticateResponse {
+    AuthenticateResponse {
+        code: Some(true),
+        count: None,
+        data: AuthToken {
+            token: token.to_string(),
+        },
+        description: Some(Messages::String("Authenticated".to_string())),
+        error: Some(vec![]),
+        page_info: None,
+    }
+}
+
+/// The bearer header value for `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A mock server with `POST /authenticates` answering one token.
+pub struct Harness {
+    /// The mock NexHealth.
+    pub server: MockServer,
+    /// The token the auth mock hands out.
+    pub token: String,
+}
+
+impl Harness {
+    /// Starts a server whose auth mock hands out a one-hour token.
+    pub async fn start() -> Self {
+        Self::with_token(token("main", 3600)).await
+    }
+
+    /// Starts a server whose auth mock hands out `token`.
+    pub async fn with_token(token: String) -> Self {
+        let server = MockServer::start_async().await;
+        Self { server, token }
+    }
+
+    /// Mocks the token exchange; asserts the raw key and the vendor Accept header.
+    pub fn auth(&self) -> Mock<'_> {
+        self.server.post_authenticates(|when, then| {
+            // httpmock's `When` shares its state: matchers added to the
+            // inner value apply to this mock.
+            when.into_inner()
+                .header("authorization", API_KEY)
+                .header("accept", nexhealth_api::headers::VENDOR_ACCEPT)
+                .header_missing("api-version");
+            then.created(&auth_body(&self.token));
+        })
+    }
+
+    /// Installs the fallback (after every other mock) and builds the client.
+    pub fn client(&self) -> (Client, Mock<'_>) {
+        let fallback = fallback(&self.server);
+        let client = Client::builder(API_KEY)
+            .base_url(self.server.base_url())
+            .build()
+            .expect("valid settings");
+        (client, fallback)
+    }
+}
