@@ -83,3 +83,43 @@ impl Harness {
         (client, fallback)
     }
 }
+
+/// Calls the operation with spec id `operation` with the spec's example
+/// arguments, keeping only whether it succeeded. Lets a test walk every
+/// operation of the spec.
+pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api::Error> {
+    use nexhealth_api::mock::payloads;
+    match operation {
+        "postAuthenticates" => client.post_authenticates().await.map(drop),
+        "getInstitutions" => client.get_institutions().await.map(drop),
+        "getInstitutionsId" => client.get_institutions_id().id(1).await.map(drop),
+        "getLocations" => client.get_locations().subdomain("example-subdomain").await.map(drop),
+        "getLocationsId" => client.get_locations_id().id(7).await.map(drop),
+        "getSyncStatus" => client.get_sync_status().subdomain("example-subdomain").await.map(drop),
+        "getOnboardings" => client.get_onboardings().await.map(drop),
+        "postOnboardings" => client
+            .post_onboardings()
+            .body(payloads::onboarding_request())
+            .await
+            .map(drop),
+        "getOnboardingsHashid" => client.get_onboardings_hashid().hashid("y2wxl82zldm4").await.map(drop),
+        other => panic!("the contract suite does not know operation {other}: add it to `call`"),
+    }
+}
+
+/// Replaces `{param}` segments of a spec path with a regex for one segment.
+pub fn path_regex(path: &str) -> String {
+    let mut out = String::from("^");
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if segment.starts_with('{') {
+            out.push_str("[^/]+");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out.push('$');
+    out
+}
