@@ -31,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
                 "Using an embedded stand-in server at {} (NEXHEALTH_API_KEY is not set); it answers with the spec's examples",
                 server.base_url()
             );
-            let client = Client::builder("stand-in-key").base_url(server.base_url()).build()?;
+            let client = Client::builder("stand-in-key")
+                .base_url(server.base_url())
+                .build()?;
             _stand_in = server;
             client
         }
@@ -41,12 +43,23 @@ async fn main() -> anyhow::Result<()> {
     println!("{} institution(s)", institutions.len());
     for institution in institutions.iter() {
         let name = institution.name.as_deref().unwrap_or("(unnamed)");
-        println!("\nInstitution {name}  subdomain={}  id={}", institution.subdomain, institution.id);
-        match client.get_sync_status().subdomain(institution.subdomain.as_str()).await {
+        println!(
+            "\nInstitution {name}  subdomain={}  id={}",
+            institution.subdomain, institution.id
+        );
+        match client
+            .get_sync_status()
+            .subdomain(institution.subdomain.as_str())
+            .await
+        {
             Ok(syncs) => print_syncs(&syncs),
             Err(e) => println!("  syncs: unavailable ({})", summary(&e)),
         }
-        match client.get_locations().subdomain(institution.subdomain.as_str()).await {
+        match client
+            .get_locations()
+            .subdomain(institution.subdomain.as_str())
+            .await
+        {
             Ok(groups) => print_locations(&groups),
             Err(e) => println!("  locations: unavailable ({})", summary(&e)),
         }
@@ -66,9 +79,13 @@ fn print_syncs(syncs: &[SyncStatus]) {
     println!("  Syncs ({}):", syncs.len());
     for sync in syncs {
         let emr = sync.emr.as_ref();
-        let emr_name = emr.and_then(|e| e.display_name.as_deref().or(e.name.as_deref())).unwrap_or("unknown EMR");
+        let emr_name = emr
+            .and_then(|e| e.display_name.as_deref().or(e.name.as_deref()))
+            .unwrap_or("unknown EMR");
         let emr_kind = emr.and_then(|e| e.type_.as_deref()).unwrap_or("?");
-        let at = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map_or("never".to_string(), |t| t.to_rfc3339());
+        let at = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or("never".to_string(), |t| t.to_rfc3339())
+        };
         let locations: Vec<String> = sync.locations.iter().map(|l| l.id.to_string()).collect();
         println!(
             "    {:<20} {emr_name} ({emr_kind})  read={} (last {})  write={} (last {})  locations=[{}]",
@@ -98,7 +115,11 @@ fn print_locations(groups: &[InstitutionLocations]) {
             "    {:>6}  {:<20} {:<8}  map_by_operatory={}  insert_appt_client={}  appt_types_map_by_operatory={}  set_availability_by_operatory={}",
             l.id,
             l.name.as_deref().unwrap_or("(unnamed)"),
-            if l.inactive == Some(true) { "inactive" } else { "active" },
+            if l.inactive == Some(true) {
+                "inactive"
+            } else {
+                "active"
+            },
             flag(l.map_by_operatory),
             flag(l.insert_appt_client),
             flag(l.appt_types_map_by_operatory),

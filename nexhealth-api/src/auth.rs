@@ -58,7 +58,9 @@ impl Session {
 
     /// How many times this session exchanged its key for a token.
     pub fn authentications(&self) -> u64 {
-        self.0.authentications.load(std::sync::atomic::Ordering::Relaxed)
+        self.0
+            .authentications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// True when `url` is on the configured scheme, host and port.
@@ -137,7 +139,11 @@ impl Session {
             .bytes()
             .await
             .map_err(|e| Error::from_reqwest(AUTH_OPERATION, e))?;
-        tracing::debug!(operation = AUTH_OPERATION, status = status.as_u16(), "authenticated");
+        tracing::debug!(
+            operation = AUTH_OPERATION,
+            status = status.as_u16(),
+            "authenticated"
+        );
         if status != StatusCode::CREATED && status != StatusCode::OK {
             let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
             return Err(Error::from_status(ApiError::new(
@@ -148,15 +154,16 @@ impl Session {
             )));
         }
         let mut de = serde_json::Deserializer::from_slice(&body);
-        let envelope: AuthenticateResponse = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            Error::InvalidResponse {
-                operation: AUTH_OPERATION,
-                status: Some(status.as_u16()),
-                field: (path != ".").then_some(path),
-                reason: describe_json_error(e.inner()),
-            }
-        })?;
+        let envelope: AuthenticateResponse =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                Error::InvalidResponse {
+                    operation: AUTH_OPERATION,
+                    status: Some(status.as_u16()),
+                    field: (path != ".").then_some(path),
+                    reason: describe_json_error(e.inner()),
+                }
+            })?;
         let token = envelope.data.token;
         let invalid = |reason: &str| Error::InvalidResponse {
             operation: AUTH_OPERATION,
@@ -173,7 +180,7 @@ impl Session {
         let server_date = headers
             .get(DATE)
             .and_then(|d| d.to_str().ok())
-            .and_then(|d| httpdate(d));
+            .and_then(httpdate);
         let lifetime = token::lifetime(&token, server_date);
         let refresh_at = asked_at + lifetime.saturating_sub(token::refresh_margin(lifetime));
         Ok(Cached {

@@ -90,7 +90,11 @@ impl ClientBuilder {
                 .map_err(|_| Error::invalid_request("the HTTP client could not be built"))?,
         };
         let base_str = base.as_str().trim_end_matches('/').to_string();
-        Ok(Client::new_with_client(&base_str, http, Session::new(self.key, base)))
+        Ok(Client::new_with_client(
+            &base_str,
+            http,
+            Session::new(self.key, base),
+        ))
     }
 }
 
@@ -98,10 +102,18 @@ fn parse_base_url(text: &str) -> Result<Url, Error> {
     let mut url = Url::parse(text.trim())
         .map_err(|_| Error::invalid_request("the base URL is not a valid URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(Error::invalid_request("the base URL must be http(s)://host[:port][/path]"));
+        return Err(Error::invalid_request(
+            "the base URL must be http(s)://host[:port][/path]",
+        ));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid_request("the base URL must not carry a query, fragment or credentials"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(Error::invalid_request(
+            "the base URL must not carry a query, fragment or credentials",
+        ));
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -152,9 +164,21 @@ mod tests {
     #[test]
     fn base_urls_are_checked() {
         assert!(parse_base_url("https://nexhealth.info").is_ok());
-        assert_eq!(parse_base_url("http://127.0.0.1:8080/api").unwrap().path(), "/api/");
-        for bad in ["nexhealth.info", "ftp://x", "https://x/?a=1", "https://u:p@x", ""] {
-            assert!(parse_base_url(bad).unwrap_err().is_invalid_request(), "{bad}");
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8080/api").unwrap().path(),
+            "/api/"
+        );
+        for bad in [
+            "nexhealth.info",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://u:p@x",
+            "",
+        ] {
+            assert!(
+                parse_base_url(bad).unwrap_err().is_invalid_request(),
+                "{bad}"
+            );
         }
     }
 

@@ -123,7 +123,10 @@ type ProgenitorResult<T> = Result<ResponseValue<T>, progenitor_client::Error<Err
 
 /// Runs one generated call and turns its result into ours.
 #[doc(hidden)]
-pub fn run<'a, T, F>(operation: &'static str, call: F) -> BoxFuture<'a, Result<Response<T::Data>, Error>>
+pub fn run<'a, T, F>(
+    operation: &'static str,
+    call: F,
+) -> BoxFuture<'a, Result<Response<T::Data>, Error>>
 where
     T: Envelope,
     F: Future<Output = ProgenitorResult<T>> + Send + 'a,
@@ -164,16 +167,23 @@ async fn convert<T: Envelope>(
         P::ErrorResponse(value) => {
             let status = value.status();
             let headers = value.headers().clone();
-            Error::from_status(ApiError::new(operation, status, Some(&value), Some(&headers)))
+            Error::from_status(ApiError::new(
+                operation,
+                status,
+                Some(&value),
+                Some(&headers),
+            ))
         }
-        P::InvalidResponsePayload(bytes, e) => match status.and_then(|s| StatusCode::from_u16(s).ok()) {
-            // A documented error status whose body is not an error envelope
-            // (an HTML page from a proxy, say): the status is what matters.
-            Some(s) if s.is_client_error() || s.is_server_error() => {
-                Error::from_status(ApiError::new(operation, s, None, None))
+        P::InvalidResponsePayload(bytes, e) => {
+            match status.and_then(|s| StatusCode::from_u16(s).ok()) {
+                // A documented error status whose body is not an error envelope
+                // (an HTML page from a proxy, say): the status is what matters.
+                Some(s) if s.is_client_error() || s.is_server_error() => {
+                    Error::from_status(ApiError::new(operation, s, None, None))
+                }
+                _ => invalid_payload::<T>(operation, status, &bytes, &e),
             }
-            _ => invalid_payload::<T>(operation, status, &bytes, &e),
-        },
+        }
         P::UnexpectedResponse(response) => {
             let status = response.status();
             let headers = response.headers().clone();
@@ -190,7 +200,12 @@ async fn convert<T: Envelope>(
                     reason: "a success status the spec does not document".into(),
                 };
             }
-            Error::from_status(ApiError::new(operation, status, envelope.as_ref(), Some(&headers)))
+            Error::from_status(ApiError::new(
+                operation,
+                status,
+                envelope.as_ref(),
+                Some(&headers),
+            ))
         }
         P::InvalidUpgrade(_) => Error::InvalidResponse {
             operation,

@@ -72,7 +72,10 @@ impl fmt::Display for ApiError {
 }
 
 /// Flattens an envelope's `error` list and `description` into one list.
-pub(crate) fn collect_messages(description: Option<&Messages>, error: Option<&[String]>) -> Vec<String> {
+pub(crate) fn collect_messages(
+    description: Option<&Messages>,
+    error: Option<&[String]>,
+) -> Vec<String> {
     let mut out: Vec<String> = error.unwrap_or_default().to_vec();
     match description {
         Some(Messages::String(s)) => out.push(s.clone()),
@@ -196,7 +199,9 @@ impl Error {
     /// The HTTP status, when NexHealth answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Self::InvalidResponse { status, .. } => status.and_then(|s| StatusCode::from_u16(s).ok()),
+            Self::InvalidResponse { status, .. } => {
+                status.and_then(|s| StatusCode::from_u16(s).ok())
+            }
             other => other.api_error().map(ApiError::status),
         }
     }
@@ -268,7 +273,9 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
         Category::Io => "the body could not be read".to_string(),
         Category::Data => {
             let text = e.to_string();
-            let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+            let text = text
+                .rsplit_once(" at line ")
+                .map_or(text.as_str(), |(m, _)| m);
             if let Some(field) = text.strip_prefix("missing field ") {
                 format!("missing field {field}")
             } else if let Some((_, expected)) = text.split_once("expected ") {

@@ -20,7 +20,9 @@ const NON_EMPTY_QUERY: [&str; 1] = ["subdomain"];
 fn check_query(request: &reqwest::Request) -> Result<(), Error> {
     for (name, value) in request.url().query_pairs() {
         if NON_EMPTY_QUERY.contains(&name.as_ref()) && value.trim().is_empty() {
-            return Err(Error::invalid_request(format!("`{name}` must not be empty")));
+            return Err(Error::invalid_request(format!(
+                "`{name}` must not be empty"
+            )));
         }
     }
     Ok(())
@@ -36,7 +38,8 @@ impl ClientHooks<Session> for Client {
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
-        let needs_version = operations::find(info.operation_id).is_some_and(|op| op.needs_api_version);
+        let needs_version =
+            operations::find(info.operation_id).is_some_and(|op| op.needs_api_version);
         headers::apply(request, needs_version);
         let refuse = |e: Error| {
             let message = e.to_string();
@@ -49,12 +52,15 @@ impl ClientHooks<Session> for Client {
                 "refusing to send credentials to a host other than the configured base URL",
             )));
         }
-        let credential = if operations::find(info.operation_id).is_some_and(|op| op.id == AUTHENTICATE) {
-            self.inner().key_header()
-        } else {
-            self.inner().bearer(self.client()).await
-        };
-        request.headers_mut().insert(AUTHORIZATION, credential.map_err(refuse)?);
+        let credential =
+            if operations::find(info.operation_id).is_some_and(|op| op.id == AUTHENTICATE) {
+                self.inner().key_header()
+            } else {
+                self.inner().bearer(self.client()).await
+            };
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, credential.map_err(refuse)?);
         Ok(())
     }
 
@@ -69,7 +75,13 @@ impl ClientHooks<Session> for Client {
         let refused = request.headers().get(AUTHORIZATION).cloned();
         let response = self.client().execute(request).await?;
         context::record_status(response.status().as_u16());
-        tracing::debug!(operation, status = response.status().as_u16(), attempt = 1, elapsed_ms = started.elapsed().as_millis() as u64, "nexhealth call");
+        tracing::debug!(
+            operation,
+            status = response.status().as_u16(),
+            attempt = 1,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "nexhealth call"
+        );
         if response.status() != StatusCode::UNAUTHORIZED || operation == AUTHENTICATE {
             return Ok(response);
         }
@@ -92,7 +104,13 @@ impl ClientHooks<Session> for Client {
         again.headers_mut().insert(AUTHORIZATION, bearer);
         let response = self.client().execute(again).await?;
         context::record_status(response.status().as_u16());
-        tracing::debug!(operation, status = response.status().as_u16(), attempt = 2, elapsed_ms = started.elapsed().as_millis() as u64, "nexhealth call");
+        tracing::debug!(
+            operation,
+            status = response.status().as_u16(),
+            attempt = 2,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "nexhealth call"
+        );
         Ok(response)
     }
 }

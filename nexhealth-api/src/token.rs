@@ -60,33 +60,54 @@ mod tests {
     use super::*;
 
     fn jwt(payload: &str) -> String {
-        format!("eyJhbGciOiJIUzI1NiJ9.{}.sig", URL_SAFE_NO_PAD.encode(payload))
+        format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.sig",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
     }
 
     #[test]
     fn lifetime_is_exp_minus_iat_whatever_the_local_clock() {
-        assert_eq!(lifetime(&jwt(r#"{"iat":1000,"exp":4600}"#), None), Duration::from_secs(3600));
+        assert_eq!(
+            lifetime(&jwt(r#"{"iat":1000,"exp":4600}"#), None),
+            Duration::from_secs(3600)
+        );
         // A server clock far in the past does not shorten it.
-        assert_eq!(lifetime(&jwt(r#"{"iat":10,"exp":3610}"#), None), Duration::from_secs(3600));
+        assert_eq!(
+            lifetime(&jwt(r#"{"iat":10,"exp":3610}"#), None),
+            Duration::from_secs(3600)
+        );
     }
 
     #[test]
     fn exp_without_iat_is_measured_from_the_server_date() {
         let date = UNIX_EPOCH + Duration::from_secs(1_000);
-        assert_eq!(lifetime(&jwt(r#"{"exp":1600}"#), Some(date)), Duration::from_secs(600));
+        assert_eq!(
+            lifetime(&jwt(r#"{"exp":1600}"#), Some(date)),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
     fn unreadable_or_nonsense_tokens_fall_back() {
         assert_eq!(lifetime("not-a-jwt", None), FALLBACK_LIFETIME);
         assert_eq!(lifetime(&jwt("{}"), None), FALLBACK_LIFETIME);
-        assert_eq!(lifetime(&jwt(r#"{"iat":5000,"exp":4000}"#), None), FALLBACK_LIFETIME);
-        assert_eq!(lifetime(&jwt(r#"{"iat":0,"exp":99999999}"#), None), MAX_LIFETIME);
+        assert_eq!(
+            lifetime(&jwt(r#"{"iat":5000,"exp":4000}"#), None),
+            FALLBACK_LIFETIME
+        );
+        assert_eq!(
+            lifetime(&jwt(r#"{"iat":0,"exp":99999999}"#), None),
+            MAX_LIFETIME
+        );
     }
 
     #[test]
     fn margin_is_bounded() {
-        assert_eq!(refresh_margin(Duration::from_secs(600)), Duration::from_secs(60));
+        assert_eq!(
+            refresh_margin(Duration::from_secs(600)),
+            Duration::from_secs(60)
+        );
         assert_eq!(refresh_margin(MAX_LIFETIME), MAX_REFRESH_MARGIN);
     }
 }

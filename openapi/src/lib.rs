@@ -103,8 +103,12 @@ pub fn generate(path: &Path) -> Result<Generated, GenerateError> {
             list.join("\n")
         )));
     }
-    let spec: OpenAPI = serde_json::from_value(value.clone())
-        .map_err(|e| err(format!("{}: not an OpenAPI 3.0 document: {e}", path.display())))?;
+    let spec: OpenAPI = serde_json::from_value(value.clone()).map_err(|e| {
+        err(format!(
+            "{}: not an OpenAPI 3.0 document: {e}",
+            path.display()
+        ))
+    })?;
     let gen_err = |e: progenitor::Error| err(format!("{}: progenitor: {e}", path.display()));
 
     let client = Generator::new(&settings())

@@ -54,9 +54,13 @@ fn data_type(spec: &Value, schema_name: &str) -> Result<TokenStream, String> {
     let parts = spec
         .pointer(&format!("{at}/allOf"))
         .and_then(Value::as_array)
-        .ok_or_else(|| format!("at {at}: a success schema must be `allOf: [Envelope, {{data}}]`"))?;
+        .ok_or_else(|| {
+            format!("at {at}: a success schema must be `allOf: [Envelope, {{data}}]`")
+        })?;
     if parts.first().and_then(ref_name) != Some("Envelope") {
-        return Err(format!("at {at}/allOf/0: must be `$ref: #/components/schemas/Envelope`"));
+        return Err(format!(
+            "at {at}/allOf/0: must be `$ref: #/components/schemas/Envelope`"
+        ));
     }
     let data = parts
         .iter()

@@ -93,16 +93,28 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
         "postAuthenticates" => client.post_authenticates().await.map(drop),
         "getInstitutions" => client.get_institutions().await.map(drop),
         "getInstitutionsId" => client.get_institutions_id().id(1).await.map(drop),
-        "getLocations" => client.get_locations().subdomain("example-subdomain").await.map(drop),
+        "getLocations" => client
+            .get_locations()
+            .subdomain("example-subdomain")
+            .await
+            .map(drop),
         "getLocationsId" => client.get_locations_id().id(7).await.map(drop),
-        "getSyncStatus" => client.get_sync_status().subdomain("example-subdomain").await.map(drop),
+        "getSyncStatus" => client
+            .get_sync_status()
+            .subdomain("example-subdomain")
+            .await
+            .map(drop),
         "getOnboardings" => client.get_onboardings().await.map(drop),
         "postOnboardings" => client
             .post_onboardings()
             .body(payloads::onboarding_request())
             .await
             .map(drop),
-        "getOnboardingsHashid" => client.get_onboardings_hashid().hashid("y2wxl82zldm4").await.map(drop),
+        "getOnboardingsHashid" => client
+            .get_onboardings_hashid()
+            .hashid("y2wxl82zldm4")
+            .await
+            .map(drop),
         other => panic!("the contract suite does not know operation {other}: add it to `call`"),
     }
 }

@@ -12,7 +12,9 @@ async fn the_token_is_cached_between_calls() {
     let h = Harness::start().await;
     let auth = h.auth();
     let mock = h.server.mock(|when, then| {
-        when.method(GET).path("/institutions").header("authorization", bearer(&h.token));
+        when.method(GET)
+            .path("/institutions")
+            .header("authorization", bearer(&h.token));
         then.status(200).json_body_obj(&payloads::institutions());
     });
     let (client, fallback) = h.client();
@@ -32,10 +34,14 @@ async fn many_concurrent_first_calls_share_one_exchange() {
     let auth = h.server.mock(|when, then| {
         when.method(POST).path("/authenticates");
         // Slow enough that every caller arrives while the exchange is in flight.
-        then.status(201).delay(Duration::from_millis(200)).json_body_obj(&auth_body(&h.token));
+        then.status(201)
+            .delay(Duration::from_millis(200))
+            .json_body_obj(&auth_body(&h.token));
     });
     let mock = h.server.mock(|when, then| {
-        when.method(GET).path("/institutions").header("authorization", bearer(&h.token));
+        when.method(GET)
+            .path("/institutions")
+            .header("authorization", bearer(&h.token));
         then.status(200).json_body_obj(&payloads::institutions());
     });
     let (client, fallback) = h.client();
@@ -77,19 +83,29 @@ async fn a_401_drops_the_token_reauthenticates_and_retries_once() {
     let (old, new) = (token("old", 3600), token("new", 3600));
     // The first exchange hands out `old`, the second `new`.
     let first_auth = h.server.mock(|when, then| {
-        when.method(POST).path("/authenticates").header("authorization", API_KEY);
-        then.status(201).json_body_obj(&auth_body(&old)).up_to_n_times(1);
+        when.method(POST)
+            .path("/authenticates")
+            .header("authorization", API_KEY);
+        then.status(201)
+            .json_body_obj(&auth_body(&old))
+            .up_to_n_times(1);
     });
     let second_auth = h.server.mock(|when, then| {
-        when.method(POST).path("/authenticates").header("authorization", API_KEY);
+        when.method(POST)
+            .path("/authenticates")
+            .header("authorization", API_KEY);
         then.status(201).json_body_obj(&auth_body(&new));
     });
     let refused = h.server.mock(|when, then| {
-        when.method(GET).path("/locations/7").header("authorization", bearer(&old));
+        when.method(GET)
+            .path("/locations/7")
+            .header("authorization", bearer(&old));
         then.status(401).json_body_obj(&payloads::error(401));
     });
     let accepted = h.server.mock(|when, then| {
-        when.method(GET).path("/locations/7").header("authorization", bearer(&new));
+        when.method(GET)
+            .path("/locations/7")
+            .header("authorization", bearer(&new));
         then.status(200).json_body_obj(&payloads::location());
     });
     let (client, fallback) = h.client();
@@ -125,7 +141,9 @@ async fn a_second_401_is_unauthorized() {
 async fn a_refused_key_is_unauthorized_and_nothing_else_is_sent() {
     let h = Harness::start().await;
     let auth = h.server.mock(|when, then| {
-        when.method(POST).path("/authenticates").header("authorization", API_KEY);
+        when.method(POST)
+            .path("/authenticates")
+            .header("authorization", API_KEY);
         then.status(401).json_body_obj(&payloads::error(401));
     });
     let (client, fallback) = h.client();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use httpmock::Method::GET;
-use nexhealth_api::operations::OPERATIONS;
 use nexhealth_api::mock::payloads;
+use nexhealth_api::operations::OPERATIONS;
 use nexhealth_api::{Client, Error};
 use nexhealth_contract_tests::{API_KEY, Harness, call, path_regex};
 
@@ -48,12 +48,18 @@ async fn every_documented_error_status_of_every_operation_maps_to_its_class() {
             }
             let body = payloads::error(status);
             let mock = h.server.mock(|when, then| {
-                when.method(op.method).path_matches(path_regex(op.path).as_str());
+                when.method(op.method)
+                    .path_matches(path_regex(op.path).as_str());
                 then.status(status).json_body_obj(&body);
             });
             let (client, fallback) = h.client();
             let error = call(&client, op.id).await.unwrap_err();
-            assert_eq!(class(&error), expected_class(status), "{} {status}: {error}", op.id);
+            assert_eq!(
+                class(&error),
+                expected_class(status),
+                "{} {status}: {error}",
+                op.id
+            );
             assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
             assert_eq!(error.operation(), Some(op.id));
             let expected: Vec<String> = body
@@ -68,13 +74,23 @@ async fn every_documented_error_status_of_every_operation_maps_to_its_class() {
                 .collect();
             assert_eq!(error.messages(), expected.as_slice(), "{} {status}", op.id);
             // A 401 on a call is retried once after re-authenticating.
-            let expected_calls = if status == 401 && op.id != "postAuthenticates" { 2 } else { 1 };
+            let expected_calls = if status == 401 && op.id != "postAuthenticates" {
+                2
+            } else {
+                1
+            };
             mock.assert_calls(expected_calls);
             fallback.assert_calls(0);
             checked += 1;
         }
     }
-    assert_eq!(checked, OPERATIONS.iter().map(|op| op.error_statuses.len()).sum::<usize>());
+    assert_eq!(
+        checked,
+        OPERATIONS
+            .iter()
+            .map(|op| op.error_statuses.len())
+            .sum::<usize>()
+    );
     assert!(checked >= 40, "only {checked} operation × status pairs");
 }
 
@@ -83,7 +99,9 @@ async fn seed_rules_forbidden_subdomain_and_location_outside_the_institution() {
     let h = Harness::start().await;
     h.auth();
     let forbidden = h.server.mock(|when, then| {
-        when.method(GET).path("/locations").query_param("subdomain", "someone-else");
+        when.method(GET)
+            .path("/locations")
+            .query_param("subdomain", "someone-else");
         then.status(403).json_body_obj(&payloads::error(403));
     });
     let missing = h.server.mock(|when, then| {
@@ -91,9 +109,16 @@ async fn seed_rules_forbidden_subdomain_and_location_outside_the_institution() {
         then.status(404).json_body_obj(&payloads::error(404));
     });
     let (client, fallback) = h.client();
-    let error = client.get_locations().subdomain("someone-else").await.unwrap_err();
+    let error = client
+        .get_locations()
+        .subdomain("someone-else")
+        .await
+        .unwrap_err();
     assert!(error.is_forbidden(), "{error}");
-    assert_eq!(error.messages(), ["You don't have access to perform this action."]);
+    assert_eq!(
+        error.messages(),
+        ["You don't have access to perform this action."]
+    );
     let error = client.get_locations_id().id(999).await.unwrap_err();
     assert!(error.is_not_found(), "{error}");
     forbidden.assert_calls(1);
@@ -107,12 +132,17 @@ async fn rate_limited_carries_retry_after() {
     h.auth();
     h.server.mock(|when, then| {
         when.method(GET).path("/institutions");
-        then.status(429).header("retry-after", "7").json_body_obj(&payloads::error(429));
+        then.status(429)
+            .header("retry-after", "7")
+            .json_body_obj(&payloads::error(429));
     });
     let (client, _) = h.client();
     let error = client.get_institutions().await.unwrap_err();
     assert!(error.is_rate_limited());
-    assert_eq!(error.api_error().unwrap().retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(
+        error.api_error().unwrap().retry_after(),
+        Some(Duration::from_secs(7))
+    );
 }
 
 #[tokio::test]
@@ -122,13 +152,18 @@ async fn an_html_page_from_a_proxy_is_a_server_error() {
         h.auth();
         h.server.mock(|when, then| {
             when.method(GET).path("/institutions");
-            then.status(status).header("content-type", "text/html").body("<html><body>Bad gateway</body></html>");
+            then.status(status)
+                .header("content-type", "text/html")
+                .body("<html><body>Bad gateway</body></html>");
         });
         let (client, _) = h.client();
         let error = client.get_institutions().await.unwrap_err();
         assert!(error.is_server(), "{status}: {error}");
         assert_eq!(error.status().unwrap().as_u16(), status);
-        assert!(!error.to_string().contains("html"), "no body in the message: {error}");
+        assert!(
+            !error.to_string().contains("html"),
+            "no body in the message: {error}"
+        );
     }
 }
 
@@ -157,7 +192,12 @@ async fn a_wrongly_typed_field_is_an_invalid_response_naming_the_field() {
 
 #[tokio::test]
 async fn malformed_truncated_and_empty_bodies_are_invalid_responses() {
-    for body in ["{\"code\": true, \"data\": [", "not json at all", "", "{\"code\": true}"] {
+    for body in [
+        "{\"code\": true, \"data\": [",
+        "not json at all",
+        "",
+        "{\"code\": true}",
+    ] {
         let h = Harness::start().await;
         h.auth();
         h.server.mock(|when, then| {
@@ -191,7 +231,14 @@ async fn an_undocumented_status_is_classified_by_its_code() {
     assert!(client.get_institutions().await.unwrap_err().is_not_found());
     let teapot = client.get_institutions_id().id(1).await.unwrap_err();
     assert!(matches!(teapot, Error::UnexpectedStatus(_)), "{teapot}");
-    assert!(client.get_locations_id().id(7).await.unwrap_err().is_invalid_response());
+    assert!(
+        client
+            .get_locations_id()
+            .id(7)
+            .await
+            .unwrap_err()
+            .is_invalid_response()
+    );
 }
 
 #[tokio::test]
@@ -200,7 +247,9 @@ async fn a_slow_answer_times_out() {
     h.auth();
     h.server.mock(|when, then| {
         when.method(GET).path("/institutions");
-        then.status(200).delay(Duration::from_secs(3)).json_body_obj(&payloads::institutions());
+        then.status(200)
+            .delay(Duration::from_secs(3))
+            .json_body_obj(&payloads::institutions());
     });
     let client = Client::builder(API_KEY)
         .base_url(h.server.base_url())
@@ -220,7 +269,11 @@ async fn an_unreachable_host_is_a_transport_error_without_the_url() {
         .base_url(format!("http://127.0.0.1:{port}"))
         .build()
         .unwrap();
-    let error = client.get_locations().subdomain("secret-subdomain").await.unwrap_err();
+    let error = client
+        .get_locations()
+        .subdomain("secret-subdomain")
+        .await
+        .unwrap_err();
     assert!(error.is_transport(), "{error}");
     let text = format!("{error} {error:?}");
     assert!(!text.contains("secret-subdomain"), "{text}");
@@ -233,13 +286,27 @@ async fn bad_input_is_refused_before_anything_is_sent() {
     let auth = h.auth();
     let (client, fallback) = h.client();
     for subdomain in ["", "   "] {
-        let error = client.get_locations().subdomain(subdomain).await.unwrap_err();
+        let error = client
+            .get_locations()
+            .subdomain(subdomain)
+            .await
+            .unwrap_err();
         assert!(error.is_invalid_request(), "{error}");
-        let error = client.get_sync_status().subdomain(subdomain).await.unwrap_err();
+        let error = client
+            .get_sync_status()
+            .subdomain(subdomain)
+            .await
+            .unwrap_err();
         assert!(error.is_invalid_request(), "{error}");
     }
     assert!(Client::from_api_key("").unwrap_err().is_invalid_request());
-    assert!(Client::builder(API_KEY).base_url("not a url").build().unwrap_err().is_invalid_request());
+    assert!(
+        Client::builder(API_KEY)
+            .base_url("not a url")
+            .build()
+            .unwrap_err()
+            .is_invalid_request()
+    );
     auth.assert_calls(0);
     fallback.assert_calls(0);
 }
@@ -257,7 +324,11 @@ async fn query_values_are_percent_encoded() {
         then.status(200).json_body_obj(&payloads::locations());
     });
     let (client, fallback) = h.client();
-    client.get_locations().subdomain("a&location_id=5 #x").await.unwrap();
+    client
+        .get_locations()
+        .subdomain("a&location_id=5 #x")
+        .await
+        .unwrap();
     mock.assert_calls(1);
     fallback.assert_calls(0);
 }

@@ -27,7 +27,12 @@ async fn get_institutions() {
     let h = Harness::start().await;
     let auth = h.auth();
     let mock = h.server.mock(|when, then| {
-        v2_headers(when.method(GET).path("/institutions").is_true(|r| r.uri().query().is_none()), &h.token);
+        v2_headers(
+            when.method(GET)
+                .path("/institutions")
+                .is_true(|r| r.uri().query().is_none()),
+            &h.token,
+        );
         then.status(200).json_body_obj(&payloads::institutions());
     });
     let (client, fallback) = h.client();
@@ -86,7 +91,10 @@ async fn get_locations_sends_every_filter() {
     assert_eq!(locations[0].map_by_operatory, Some(true));
     assert_eq!(locations[0].appt_types_map_by_operatory, Some(false));
     assert_eq!(locations[1].inactive, Some(true));
-    assert_eq!(locations[1].city, None, "null address fields decode as None");
+    assert_eq!(
+        locations[1].city, None,
+        "null address fields decode as None"
+    );
     mock.assert_calls(1);
     auth.assert_calls(1);
     fallback.assert_calls(0);
@@ -101,8 +109,15 @@ async fn get_locations_typed_mock() {
         then.ok(&payloads::locations());
     });
     let (client, fallback) = h.client();
-    let institutions = client.get_locations().subdomain("example-subdomain").await.unwrap();
-    assert_eq!(institutions[0].locations[0].tz.as_deref(), Some("America/Los_Angeles"));
+    let institutions = client
+        .get_locations()
+        .subdomain("example-subdomain")
+        .await
+        .unwrap();
+    assert_eq!(
+        institutions[0].locations[0].tz.as_deref(),
+        Some("America/Los_Angeles")
+    );
     mock.assert_calls(1);
     fallback.assert_calls(0);
 }
@@ -151,8 +166,16 @@ async fn get_sync_status_repeats_location_ids() {
         .unwrap();
     assert_eq!(syncs.len(), 2);
     assert_eq!(syncs[1].write_status.as_deref(), Some("red"));
-    assert_eq!(syncs[1].emr.as_ref().and_then(|e| e.type_.as_deref()), Some("cloud"));
-    client.get_sync_status().subdomain("typed").location_ids(vec![7, 8]).await.unwrap();
+    assert_eq!(
+        syncs[1].emr.as_ref().and_then(|e| e.type_.as_deref()),
+        Some("cloud")
+    );
+    client
+        .get_sync_status()
+        .subdomain("typed")
+        .location_ids(vec![7, 8])
+        .await
+        .unwrap();
     mock.assert_calls(1);
     typed.assert_calls(1);
     auth.assert_calls(1);
@@ -225,7 +248,11 @@ async fn get_onboardings_hashid() {
         then.status(200).json_body_obj(&payloads::onboarding());
     });
     let (client, fallback) = h.client();
-    let onboarding = client.get_onboardings_hashid().hashid("y2wxl82zldm4").await.unwrap();
+    let onboarding = client
+        .get_onboardings_hashid()
+        .hashid("y2wxl82zldm4")
+        .await
+        .unwrap();
     let params = onboarding.booking_params.as_ref().expect("booking params");
     assert_eq!(params.appointment_type_ids, vec![19, 20]);
     assert!(onboarding.availability_ready_at.is_some());
@@ -251,7 +278,8 @@ async fn post_onboardings_sends_the_body() {
                     "emr_name": "opendental"
                 }
             }));
-        then.status(201).json_body_obj(&payloads::onboarding_created());
+        then.status(201)
+            .json_body_obj(&payloads::onboarding_created());
     });
     let (client, fallback) = h.client();
     let created = client.post_onboardings().body(request).await.unwrap();
@@ -271,7 +299,11 @@ async fn post_authenticates_called_directly_sends_the_raw_key() {
     let token = client.post_authenticates().await.unwrap();
     assert_eq!(token.token, h.token);
     assert_eq!(token.status(), 201);
-    assert_eq!(client.session().authentications(), 0, "the session's cache is not involved");
+    assert_eq!(
+        client.session().authentications(),
+        0,
+        "the session's cache is not involved"
+    );
     auth.assert_calls(1);
     fallback.assert_calls(0);
 }
