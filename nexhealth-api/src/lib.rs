@@ -10,6 +10,9 @@ mod error;
 mod generated;
 pub mod headers;
 mod hooks;
+#[cfg(feature = "introspection")]
+#[doc(hidden)]
+pub mod introspect;
 pub mod operations;
 mod secret;
 pub mod token;

@@ -111,11 +111,26 @@ pub fn generate(path: &Path) -> Result<Generated, GenerateError> {
     })?;
     let gen_err = |e: progenitor::Error| err(format!("{}: progenitor: {e}", path.display()));
 
-    let client = Generator::new(&settings())
-        .generate_tokens(&spec)
-        .map_err(gen_err)?;
-    let httpmock = Generator::new(&settings())
-        .httpmock(&spec, "crate")
+    // Some spec shapes make progenitor panic rather than return an error; the
+    // lint above rules out the known ones, and this turns any other into a
+    // message that names the spec.
+    let run = || -> Result<_, progenitor::Error> {
+        let client = Generator::new(&settings()).generate_tokens(&spec)?;
+        let httpmock = Generator::new(&settings()).httpmock(&spec, "crate")?;
+        Ok((client, httpmock))
+    };
+    let (client, httpmock) = std::panic::catch_unwind(run)
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            err(format!(
+                "{}: progenitor panicked on this spec ({what}); run `cargo xtask check` to find the place",
+                path.display()
+            ))
+        })?
         .map_err(gen_err)?;
     let operations = meta::operations(&value).map_err(err)?;
     Ok(Generated {

@@ -164,7 +164,26 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
         let builder = format_ident!("{}", pascal(id));
         glue.push(quote!(crate::envelope::impl_into_future!(#builder => #schema_ident, #id);));
     }
+    let schema_names: Vec<&String> = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    let registry = schema_names.iter().map(|name| {
+        let ident = format_ident!("{}", name);
+        quote! {
+            crate::introspect::SchemaEntry {
+                name: #name,
+                roundtrip: crate::introspect::roundtrip::<crate::types::#ident>,
+                json_schema: crate::introspect::json_schema::<crate::types::#ident>,
+            }
+        }
+    });
     Ok(quote! {
+        /// Every component schema of the spec and its generated type.
+        #[cfg(feature = "introspection")]
+        pub const SCHEMAS: &[crate::introspect::SchemaEntry] = &[#(#registry),*];
+
         /// Every operation of the spec, in spec order.
         pub const OPERATIONS: &[crate::operations::Operation] = &[#(#entries),*];
 

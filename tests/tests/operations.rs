@@ -134,7 +134,7 @@ async fn get_locations_id() {
     let location = client.get_locations_id().id(7).await.unwrap();
     assert_eq!(location.id, 7);
     assert_eq!(location.insert_appt_client, Some(true));
-    assert_eq!(location.latitude, Some(37.777_504));
+    assert_eq!(location.latitude, Some(37.777_502_8));
     mock.assert_calls(1);
     auth.assert_calls(1);
     fallback.assert_calls(0);

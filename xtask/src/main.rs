@@ -1,1 +1,44 @@
-fn main() {}
+//! `cargo xtask generate` | `cargo xtask check`.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let paths = xtask::Paths::repo();
+    match args.first().map(String::as_str) {
+        Some("generate") => match xtask::generate(&paths) {
+            Ok(written) => {
+                for path in written {
+                    println!("wrote {}", path.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("check") => {
+            let failures = xtask::check(&paths);
+            if failures.is_empty() {
+                println!("spec, generated code, examples, types and contract tests are in sync");
+                ExitCode::SUCCESS
+            } else {
+                for failure in &failures {
+                    eprintln!("{failure}\n");
+                }
+                eprintln!("cargo xtask check: {} problem(s)", failures.len());
+                ExitCode::FAILURE
+            }
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo xtask generate   write nexhealth-api/generated/ from openapi/nexhealth.yaml"
+            );
+            eprintln!(
+                "       cargo xtask check      spec valid, generated code current, examples, types, contract tests"
+            );
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `cargo xtask generate` and `cargo xtask check`: the spec, the generated
+//! code, the examples, the compiled types and the contract tests, kept in sync.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use nexhealth_openapi::lint::{self, deref, escape};
+use serde_json::Value;
+
+mod compare;
+
+/// Where the things that must agree live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The OpenAPI spec.
+    pub spec: PathBuf,
+    /// The folder of checked-in generated files.
+    pub generated: PathBuf,
+    /// The contract-test folder.
+    pub tests: PathBuf,
+}
+
+impl Paths {
+    /// The paths of this repository.
+    pub fn repo() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask sits in the workspace")
+            .to_path_buf();
+        Self {
+            spec: nexhealth_openapi::spec_path(),
+            generated: root.join("nexhealth-api").join("generated"),
+            tests: root.join("tests"),
+        }
+    }
+}
+
+/// One thing out of sync: where, what, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which check found it (1 to 5, see `check`).
+    pub check: &'static str,
+    /// The file at fault.
+    pub file: PathBuf,
+    /// The place in it (a JSON pointer into the spec, or a file name).
+    pub place: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to run or change.
+    pub fix: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[{}] {}: {}",
+            self.check,
+            self.file.display(),
+            self.place
+        )?;
+        for line in self.message.lines() {
+            writeln!(f, "    {line}")?;
+        }
+        write!(f, "  fix: {}", self.fix)
+    }
+}
+
+const FIX_SPEC: &str = "fix the spec at that place, then run `cargo xtask check`";
+const FIX_GENERATE: &str = "run `cargo xtask generate` and commit the result";
+
+/// Writes the generated files into `paths.generated`; returns what it wrote.
+pub fn generate(paths: &Paths) -> Result<Vec<PathBuf>, String> {
+    let generated = nexhealth_openapi::generate(&paths.spec).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&paths.generated).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    for (name, contents) in generated.files() {
+        let path = paths.generated.join(name);
+        std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Runs every check; an empty list means all is in sync.
+pub fn check(paths: &Paths) -> Vec<Failure> {
+    let mut failures = check_spec(paths);
+    let Ok(spec) = nexhealth_openapi::load_spec_value(&paths.spec) else {
+        return failures;
+    };
+    if failures.is_empty() {
+        failures.extend(check_drift(paths));
+    }
+    failures.extend(check_examples(&paths.spec, &spec));
+    failures.extend(check_types(&paths.spec, &spec));
+    failures.extend(check_contract_tests(&paths.spec, &spec, &paths.tests));
+    failures
+}
+
+/// Check 1: the spec is OpenAPI 3.0.x and fits what progenitor needs.
+pub fn check_spec(paths: &Paths) -> Vec<Failure> {
+    let failure = |place: String, message: String| Failure {
+        check: "1 spec",
+        file: paths.spec.clone(),
+        place,
+        message,
+        fix: FIX_SPEC.into(),
+    };
+    let spec = match nexhealth_openapi::load_spec_value(&paths.spec) {
+        Ok(spec) => spec,
+        Err(e) => return vec![failure("(file)".into(), e.to_string())],
+    };
+    let problems = lint::lint(&spec);
+    if !problems.is_empty() {
+        return problems
+            .into_iter()
+            .map(|p| failure(p.pointer, p.message))
+            .collect();
+    }
+    match nexhealth_openapi::generate(&paths.spec) {
+        Ok(_) => vec![],
+        Err(e) => vec![failure("(generation)".into(), e.to_string())],
+    }
+}
+
+/// Check 2: the checked-in generated files are what the spec produces now.
+pub fn check_drift(paths: &Paths) -> Vec<Failure> {
+    let generated = match nexhealth_openapi::generate(&paths.spec) {
+        Ok(generated) => generated,
+        Err(_) => return vec![], // reported by check 1
+    };
+    let mut failures = Vec::new();
+    for (name, fresh) in generated.files() {
+        let path = paths.generated.join(name);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != fresh {
+            let diff = similar::TextDiff::from_lines(current.as_str(), fresh)
+                .unified_diff()
+                .context_radius(2)
+                .header(
+                    &format!("{name} (checked in)"),
+                    &format!("{name} (from the spec)"),
+                )
+                .to_string();
+            failures.push(Failure {
+                check: "2 drift",
+                file: path,
+                place: name.to_string(),
+                message: format!("differs from what the spec produces now:\n{diff}"),
+                fix: FIX_GENERATE.into(),
+            });
+        }
+    }
+    failures
+}
+
+fn schema_ref(value: &Value) -> Option<&str> {
+    value
+        .get("$ref")
+        .and_then(Value::as_str)?
+        .strip_prefix("#/components/schemas/")
+}
+
+/// Every media-type example of the spec: `(pointer, schema name, example)`.
+type Example<'a> = (String, Option<String>, &'a Value);
+
+fn media_example<'a>(pointer: String, holder: &'a Value, out: &mut Vec<Example<'a>>) {
+    if let Some(media) = holder.pointer("/content/application~1json")
+        && let Some(example) = media.get("example")
+    {
+        let schema = media.get("schema").and_then(schema_ref).map(str::to_string);
+        out.push((
+            format!("{pointer}/content/application~1json/example"),
+            schema,
+            example,
+        ));
+    }
+}
+
+fn media_examples(spec: &Value) -> Vec<Example<'_>> {
+    let mut out = Vec::new();
+    if let Some(responses) = spec
+        .pointer("/components/responses")
+        .and_then(Value::as_object)
+    {
+        for (name, response) in responses {
+            media_example(
+                format!("/components/responses/{}", escape(name)),
+                response,
+                &mut out,
+            );
+        }
+    }
+    for (pointer, _, _, op) in lint::operations(spec) {
+        if let Some(responses) = op.get("responses").and_then(Value::as_object) {
+            for (status, response) in responses {
+                if response.get("$ref").is_none() {
+                    media_example(format!("{pointer}/responses/{status}"), response, &mut out);
+                }
+            }
+        }
+        if let Some(body) = op.get("requestBody")
+            && body.get("$ref").is_none()
+        {
+            media_example(format!("{pointer}/requestBody"), body, &mut out);
+        }
+    }
+    out
+}
+
+/// Check 3: every example decodes into its generated type and survives a round trip.
+pub fn check_examples(spec_path: &Path, spec: &Value) -> Vec<Failure> {
+    let registry = nexhealth_api::introspect::SCHEMAS;
+    let mut failures = Vec::new();
+    let mut fail = |place: String, message: String| {
+        failures.push(Failure {
+            check: "3 examples",
+            file: spec_path.to_path_buf(),
+            place,
+            message,
+            fix: "make the example match its schema (or fix the schema and run `cargo xtask generate`)".into(),
+        })
+    };
+    for (pointer, schema, example) in media_examples(spec) {
+        let Some(schema) = schema else {
+            fail(
+                pointer,
+                "the example's schema is not a `$ref` to a component".into(),
+            );
+            continue;
+        };
+        let Some(entry) = registry.iter().find(|e| e.name == schema) else {
+            fail(pointer, format!("no generated type for schema `{schema}`"));
+            continue;
+        };
+        match (entry.roundtrip)(example) {
+            Err(e) => fail(
+                pointer,
+                format!("does not decode into `types::{schema}`: {e}"),
+            ),
+            Ok(back) => {
+                if let Some(lost) = compare::lost_in_roundtrip(example, &back, String::new()) {
+                    fail(
+                        pointer,
+                        format!("does not survive a round trip through `types::{schema}`: {lost}"),
+                    );
+                }
+            }
+        }
+    }
+    for (pointer, _, _, op) in lint::operations(spec) {
+        let params = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for (i, param) in params.enumerate() {
+            let Some(param) = deref(spec, param) else {
+                continue;
+            };
+            if let (Some(example), Some(schema)) = (param.get("example"), param.get("schema"))
+                && let Some(schema) = deref(spec, schema)
+                && !compare::scalar_fits(spec, schema, example)
+            {
+                fail(
+                    format!("{pointer}/parameters/{i}/example"),
+                    "the example does not fit the parameter's schema".into(),
+                );
+            }
+        }
+    }
+    failures
+}
+
+/// Check 4: the JSON Schema of each generated type agrees with the spec on
+/// field names, required-ness, nullability and enum values.
+pub fn check_types(spec_path: &Path, spec: &Value) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let Some(schemas) = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
+        return failures;
+    };
+    for (name, schema) in schemas {
+        let place = format!("/components/schemas/{}", escape(name));
+        let Some(entry) = nexhealth_api::introspect::SCHEMAS
+            .iter()
+            .find(|e| e.name == name)
+        else {
+            failures.push(Failure {
+                check: "4 types",
+                file: spec_path.to_path_buf(),
+                place,
+                message: format!("the compiled crate has no type `types::{name}`"),
+                fix: FIX_GENERATE.into(),
+            });
+            continue;
+        };
+        let generated = (entry.json_schema)();
+        for message in compare::schema_differences(spec, schema, &generated) {
+            failures.push(Failure {
+                check: "4 types",
+                file: spec_path.to_path_buf(),
+                place: place.clone(),
+                message: format!("`types::{name}`: {message}"),
+                fix: "rebuild after editing the spec (`cargo build`), then `cargo xtask generate`"
+                    .into(),
+            });
+        }
+    }
+    failures
+}
+
+/// The method name progenitor gives an operation (`getLocationsId` → `get_locations_id`).
+pub fn method_name(operation_id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in operation_id.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            out.push((path, text));
+        }
+    }
+}
+
+/// Check 5: every operation is called by a test in the contract suite's `tests/` folder.
+pub fn check_contract_tests(spec_path: &Path, spec: &Value, tests_dir: &Path) -> Vec<Failure> {
+    let mut sources = Vec::new();
+    rust_sources(&tests_dir.join("tests"), &mut sources);
+    let mut failures = Vec::new();
+    for (pointer, _, _, op) in lint::operations(spec) {
+        let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+            continue;
+        };
+        let method = method_name(id);
+        let call = format!(".{method}(");
+        let tested = sources
+            .iter()
+            .any(|(_, text)| text.contains(&call) && text.contains("#[tokio::test]"));
+        if !tested {
+            failures.push(Failure {
+                check: "5 contract tests",
+                file: spec_path.to_path_buf(),
+                place: pointer,
+                message: format!(
+                    "no test under {} calls `client.{method}()`",
+                    tests_dir.join("tests").display()
+                ),
+                fix: format!(
+                    "add a #[tokio::test] that calls `client.{method}()` against httpmock"
+                ),
+            });
+        }
+    }
+    failures
+}
