@@ -10,7 +10,9 @@ use reqwest::{StatusCode, Url};
 
 use crate::error::{ApiError, Error, describe_json_error};
 use crate::headers::VENDOR_ACCEPT;
+use crate::retry;
 use crate::secret::{ApiKey, Token};
+use crate::state::ClientState;
 use crate::token;
 use crate::types::{AuthenticateResponse, ErrorEnvelope};
 
@@ -78,24 +80,6 @@ impl Session {
             .map(|c| c.header.clone())
     }
 
-    /// The `Authorization` value to send, authenticating first if needed.
-    /// Concurrent callers wait for one exchange instead of starting their own.
-    pub(crate) async fn bearer(&self, http: &reqwest::Client) -> Result<HeaderValue, Error> {
-        if let Some(header) = self.fresh_header() {
-            return Ok(header);
-        }
-        let _guard = self.0.refresh.lock().await;
-        if let Some(header) = self.fresh_header() {
-            return Ok(header);
-        }
-        let cached = self.authenticate(http).await?;
-        let header = cached.header.clone();
-        if let Ok(mut slot) = self.0.cached.write() {
-            *slot = Some(cached);
-        }
-        Ok(header)
-    }
-
     /// Drops the token if it is still the one that was refused.
     pub(crate) fn invalidate(&self, refused: Option<&HeaderValue>) {
         if let Ok(mut slot) = self.0.cached.write()
@@ -116,23 +100,55 @@ impl Session {
         key.set_sensitive(true);
         Ok(key)
     }
+}
+
+impl ClientState {
+    /// The `Authorization` value to send, authenticating first if needed.
+    /// Concurrent callers wait for one exchange instead of starting their own.
+    pub(crate) async fn bearer(&self, http: &reqwest::Client) -> Result<HeaderValue, Error> {
+        if let Some(header) = self.session.fresh_header() {
+            return Ok(header);
+        }
+        let _guard = self.session.0.refresh.lock().await;
+        if let Some(header) = self.session.fresh_header() {
+            return Ok(header);
+        }
+        let cached = self.authenticate(http).await?;
+        let header = cached.header.clone();
+        if let Ok(mut slot) = self.session.0.cached.write() {
+            *slot = Some(cached);
+        }
+        Ok(header)
+    }
 
     async fn authenticate(&self, http: &reqwest::Client) -> Result<Cached, Error> {
-        let key = self.key_header()?;
-        let url = self.0.base.join("authenticates").map_err(|_| {
+        let key = self.session.key_header()?;
+        let url = self.session.0.base.join("authenticates").map_err(|_| {
             Error::invalid_request("the base URL cannot be joined with /authenticates")
         })?;
         let asked_at = Instant::now();
-        self.0
+        self.session
+            .0
             .authentications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let response = http
+        let request = http
             .post(url)
             .header(ACCEPT, VENDOR_ACCEPT)
             .header(AUTHORIZATION, key)
-            .send()
-            .await
+            .build()
             .map_err(|e| Error::from_reqwest(AUTH_OPERATION, e))?;
+        let mut attempts = 0;
+        let response = retry::send(
+            http,
+            self,
+            AUTH_OPERATION,
+            &self.retry,
+            true,
+            request,
+            &mut attempts,
+        )
+        .await
+        .map_err(|e| Error::from_reqwest(AUTH_OPERATION, e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response

@@ -5,7 +5,9 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::auth::Session;
+use crate::policy::{Limiter, RateLimit, RetryPolicy};
 use crate::secret::ApiKey;
+use crate::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 use crate::{Client, Error};
 
 /// NexHealth's API host.
@@ -28,6 +30,9 @@ pub struct ClientBuilder {
     timeout: Duration,
     user_agent: String,
     http: Option<reqwest::Client>,
+    retry: RetryPolicy,
+    rate_limit: Option<RateLimit>,
+    max_body_bytes: usize,
 }
 
 impl ClientBuilder {
@@ -39,7 +44,31 @@ impl ClientBuilder {
             timeout: DEFAULT_TIMEOUT,
             user_agent: concat!("nexhealth-api-rust/", env!("CARGO_PKG_VERSION")).to_string(),
             http: None,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// How failed calls are retried (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Keeps this client (and its clones) under `limit`, waiting before a
+    /// request rather than collecting 429s. Off by default; see
+    /// [`RateLimit::NEXHEALTH_DEFAULT`].
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// The largest response body read; a larger one is an invalid response
+    /// (default 64 MiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
     }
 
     /// The API's base URL (default [`DEFAULT_BASE_URL`]). Credentials are sent only there.
@@ -90,11 +119,15 @@ impl ClientBuilder {
                 .map_err(|_| Error::invalid_request("the HTTP client could not be built"))?,
         };
         let base_str = base.as_str().trim_end_matches('/').to_string();
-        Ok(Client::new_with_client(
-            &base_str,
-            http,
-            Session::new(self.key, base),
-        ))
+        let state = ClientState {
+            session: Session::new(self.key, base),
+            retry: self.retry,
+            limiter: self
+                .rate_limit
+                .map(|limit| std::sync::Arc::new(Limiter::new(limit))),
+            max_body_bytes: self.max_body_bytes,
+        };
+        Ok(Client::new_with_client(&base_str, http, state))
     }
 }
 
@@ -153,7 +186,7 @@ impl Client {
     /// The shared session (credentials and cached token) of this client.
     pub fn session(&self) -> &Session {
         use progenitor_client::ClientInfo;
-        self.inner()
+        &self.inner().session
     }
 }
 

@@ -263,6 +263,8 @@ pub(crate) use impl_envelope;
 /// Makes a generated request builder awaitable: `client.get_locations().await?`.
 macro_rules! impl_into_future {
     ($builder:ident => $envelope:ident, $operation:literal) => {
+        impl $crate::call::Sealed for $crate::builder::$builder<'_> {}
+
         impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
             type Output = ::std::result::Result<
                 $crate::Response<<$crate::types::$envelope as $crate::envelope::Envelope>::Data>,

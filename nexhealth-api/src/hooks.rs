@@ -1,15 +1,17 @@
-//! The one place where every generated call is shaped before it is sent:
-//! NexHealth's headers, the bearer token, input checks, and the single
-//! re-authentication after a 401.
+//! The one place where every generated call is shaped before it is sent and
+//! sent: NexHealth's headers, the bearer token, input checks, per-call
+//! options, retries, the single re-authentication after a 401, and tracing.
 
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
+use tracing::Instrument;
 
-use crate::auth::Session;
-use crate::{Client, Error, context, headers, operations};
+use crate::operations::{self, Operation};
+use crate::state::ClientState;
+use crate::{Client, Error, call, context, headers, retry};
 
 /// The token exchange: sent with the raw key, never retried after a 401.
 const AUTHENTICATE: &str = "postAuthenticates";
@@ -28,36 +30,38 @@ fn check_query(request: &reqwest::Request) -> Result<(), Error> {
     Ok(())
 }
 
-fn operation_name(info: &OperationInfo) -> &'static str {
-    operations::find(info.operation_id).map_or(info.operation_id, |op| op.id)
+fn operation(info: &OperationInfo) -> Option<&'static Operation> {
+    operations::find(info.operation_id)
 }
 
-impl ClientHooks<Session> for Client {
+impl ClientHooks<ClientState> for Client {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
-        let needs_version =
-            operations::find(info.operation_id).is_some_and(|op| op.needs_api_version);
-        headers::apply(request, needs_version);
+        let op = operation(info);
+        headers::apply(request, op.is_some_and(|op| op.needs_api_version));
+        if let Some(timeout) = call::current().and_then(|o| o.timeout) {
+            *request.timeout_mut() = Some(timeout);
+        }
         let refuse = |e: Error| {
             let message = e.to_string();
             context::stash_error(e);
             progenitor_client::Error::Custom(message)
         };
         check_query(request).map_err(refuse)?;
-        if !self.inner().is_own_origin(request.url()) {
+        let state = self.inner();
+        if !state.session.is_own_origin(request.url()) {
             return Err(refuse(Error::invalid_request(
                 "refusing to send credentials to a host other than the configured base URL",
             )));
         }
-        let credential =
-            if operations::find(info.operation_id).is_some_and(|op| op.id == AUTHENTICATE) {
-                self.inner().key_header()
-            } else {
-                self.inner().bearer(self.client()).await
-            };
+        let credential = if op.is_some_and(|op| op.id == AUTHENTICATE) {
+            state.session.key_header()
+        } else {
+            state.bearer(self.client()).await
+        };
         request
             .headers_mut()
             .insert(AUTHORIZATION, credential.map_err(refuse)?);
@@ -69,48 +73,79 @@ impl ClientHooks<Session> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let operation = operation_name(info);
+        let op = operation(info);
+        let name = op.map_or(info.operation_id, |op| op.id);
+        let options = call::current().unwrap_or_default();
+        let state = self.inner();
+        let policy = options.retry.unwrap_or_else(|| state.retry.clone());
+        let retry_safe = op.is_some_and(|op| op.idempotent) || options.retry_unsafe;
+        let span = tracing::info_span!(
+            "nexhealth_call",
+            operation = name,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let retry = request.try_clone();
-        let refused = request.headers().get(AUTHORIZATION).cloned();
-        let response = self.client().execute(request).await?;
-        context::record_status(response.status().as_u16());
-        tracing::debug!(
-            operation,
-            status = response.status().as_u16(),
-            attempt = 1,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "nexhealth call"
-        );
-        if response.status() != StatusCode::UNAUTHORIZED || operation == AUTHENTICATE {
-            return Ok(response);
-        }
-        // The token may have been revoked or expired early: drop it, get a
-        // new one (shared with concurrent callers) and try once more.
-        let Some(mut again) = retry else {
-            return Ok(response);
-        };
-        self.inner().invalidate(refused.as_ref());
-        let bearer = match self.inner().bearer(self.client()).await {
-            Ok(bearer) => bearer,
-            Err(e) => {
-                tracing::debug!(operation, "re-authentication failed");
-                if !e.is_unauthorized() {
-                    context::stash_error(e);
+        async move {
+            let spare = request.try_clone();
+            let refused = request.headers().get(AUTHORIZATION).cloned();
+            let http = self.client();
+            let mut attempts = 0;
+            let mut result = retry::send(
+                http,
+                state,
+                name,
+                &policy,
+                retry_safe,
+                request,
+                &mut attempts,
+            )
+            .await;
+            let unauthorized = matches!(&result, Ok(r) if r.status() == StatusCode::UNAUTHORIZED);
+            if unauthorized
+                && name != AUTHENTICATE
+                && let Some(mut again) = spare
+            {
+                // The token may have been revoked or expired early: drop it,
+                // get a new one (shared with concurrent callers), try once more.
+                state.session.invalidate(refused.as_ref());
+                match state.bearer(http).await {
+                    Ok(bearer) => {
+                        again.headers_mut().insert(AUTHORIZATION, bearer);
+                        result = retry::send(
+                            http,
+                            state,
+                            name,
+                            &policy,
+                            retry_safe,
+                            again,
+                            &mut attempts,
+                        )
+                        .await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(operation = name, "re-authentication failed");
+                        if !e.is_unauthorized() {
+                            context::stash_error(e);
+                        }
+                    }
                 }
-                return Ok(response);
             }
-        };
-        again.headers_mut().insert(AUTHORIZATION, bearer);
-        let response = self.client().execute(again).await?;
-        context::record_status(response.status().as_u16());
-        tracing::debug!(
-            operation,
-            status = response.status().as_u16(),
-            attempt = 2,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "nexhealth call"
-        );
-        Ok(response)
+            let span = tracing::Span::current();
+            if let Ok(response) = &result {
+                span.record("status", response.status().as_u16());
+            }
+            span.record("attempts", attempts);
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            tracing::info!(
+                operation = name,
+                ok = matches!(&result, Ok(r) if r.status().is_success()),
+                "nexhealth call finished"
+            );
+            result
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod call;
 mod client;
 mod context;
 mod envelope;
@@ -14,13 +15,17 @@ mod hooks;
 #[doc(hidden)]
 pub mod introspect;
 pub mod operations;
+mod policy;
+mod retry;
 mod secret;
+mod state;
 pub mod token;
 
 #[cfg(feature = "mock")]
 pub mod mock;
 
 pub use auth::Session;
+pub use call::{CallExt, WithOptions};
 pub use client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -28,4 +33,6 @@ pub use client::{
 pub use envelope::{Envelope, EnvelopeMeta, Response};
 pub use error::{ApiError, Error};
 pub use generated::{Client, builder, types};
+pub use policy::{CallOptions, RateLimit, RetryPolicy};
 pub use secret::ApiKey;
+pub use state::{ClientState, DEFAULT_MAX_BODY_BYTES};

@@ -2,6 +2,8 @@
 //! exchange in place, a fallback that names unexpected requests, and a client
 //! pointed at it.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use httpmock::{Mock, MockServer};
@@ -19,6 +21,12 @@ pub fn token(name: &str, lifetime_secs: i64) -> String {
         "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
+}
+
+/// The default retry policy with 1 ms waits, so tests stay fast.
+pub fn fast_retries() -> nexhealth_api::RetryPolicy {
+    nexhealth_api::RetryPolicy::default()
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(1))
 }
 
 /// The envelope POST /authenticates answers with.
@@ -73,13 +81,22 @@ impl Harness {
         })
     }
 
-    /// Installs the fallback (after every other mock) and builds the client.
+    /// Installs the fallback (after every other mock) and builds the client
+    /// with fast retries (1 ms backoff, three attempts).
     pub fn client(&self) -> (Client, Mock<'_>) {
+        self.client_with(|builder| builder)
+    }
+
+    /// Like [`Harness::client`], with more settings.
+    pub fn client_with(
+        &self,
+        configure: impl FnOnce(nexhealth_api::ClientBuilder) -> nexhealth_api::ClientBuilder,
+    ) -> (Client, Mock<'_>) {
         let fallback = fallback(&self.server);
-        let client = Client::builder(API_KEY)
+        let builder = Client::builder(API_KEY)
             .base_url(self.server.base_url())
-            .build()
-            .expect("valid settings");
+            .retry(fast_retries());
+        let client = configure(builder).build().expect("valid settings");
         (client, fallback)
     }
 }

@@ -1,0 +1,151 @@
+//! What a call may do when it fails: retries, backoff, rate limits, timeouts.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// How failed calls are retried. Only calls that are safe to repeat are
+/// retried (GETs and `POST /authenticates`; `POST /onboardings` only when the
+/// caller opts in with [`CallExt::retry_unsafe`](crate::CallExt::retry_unsafe)),
+/// and only on transport errors, timeouts, 429, 502, 503 and 504; never on
+/// 400, 403 or 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_retry_after: Duration,
+    jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, exponential backoff from 100 ms to 5 s with jitter,
+    /// `Retry-After` honoured up to 30 s.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Total attempts, the first included (at least 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first backoff and the largest one.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// The longest `Retry-After` that is waited out; a longer one is returned
+    /// to the caller as [`Error::RateLimited`](crate::Error::RateLimited).
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// Turns jitter off (for reproducible tests).
+    pub fn without_jitter(mut self) -> Self {
+        self.jitter = false;
+        self
+    }
+
+    /// Total attempts allowed.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The longest `Retry-After` waited out.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// The waits between attempts.
+    pub(crate) fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        let mut builder = ExponentialBuilder::new()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize);
+        if self.jitter {
+            builder = builder.with_jitter();
+        }
+        builder.build()
+    }
+}
+
+/// A client-side limit that keeps one API key under NexHealth's limits.
+/// Shared by every clone of the client it is given to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second.
+    pub per_second: NonZeroU32,
+    /// Requests per minute.
+    pub per_minute: NonZeroU32,
+}
+
+impl RateLimit {
+    /// NexHealth's documented default for these endpoints: 100 a second and 2,000 a minute.
+    pub const NEXHEALTH_DEFAULT: Self = Self {
+        per_second: NonZeroU32::new(100).expect("non-zero"),
+        per_minute: NonZeroU32::new(2_000).expect("non-zero"),
+    };
+}
+
+type Direct = governor::DefaultDirectRateLimiter;
+
+/// The limiter built from a [`RateLimit`].
+pub(crate) struct Limiter {
+    second: Direct,
+    minute: Direct,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Limiter")
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        use governor::{Quota, RateLimiter};
+        Self {
+            second: RateLimiter::direct(Quota::per_second(limit.per_second)),
+            minute: RateLimiter::direct(Quota::per_minute(limit.per_minute)),
+        }
+    }
+
+    /// Waits until both windows allow one more request.
+    pub(crate) async fn ready(&self) {
+        self.minute.until_ready().await;
+        self.second.until_ready().await;
+    }
+}
+
+/// Settings for one call, set with [`CallExt`](crate::CallExt).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Overrides the client's retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// Overrides the client's whole-request timeout.
+    pub timeout: Option<Duration>,
+    /// Allows retrying a call that is not idempotent (`POST /onboardings`).
+    pub retry_unsafe: bool,
+}

@@ -1,0 +1,146 @@
+//! Sending one request with the client's retry policy and rate limit, reading
+//! the whole body (bounded) so that a connection dropped mid-body is retried
+//! like any other transport failure.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+
+use crate::policy::RetryPolicy;
+use crate::state::ClientState;
+use crate::{Error, context};
+
+/// Statuses worth another attempt of a call that is safe to repeat.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+fn is_retryable_error(error: &reqwest::Error) -> bool {
+    error.is_connect()
+        || error.is_timeout()
+        || error.is_request()
+        || error.is_body()
+        || error.is_decode()
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Executes `request`, reading its body into memory (at most `max_body` bytes).
+async fn execute_buffered(
+    http: &reqwest::Client,
+    request: reqwest::Request,
+    operation: &'static str,
+    max_body: usize,
+) -> reqwest::Result<reqwest::Response> {
+    let mut response = http.execute(request).await?;
+    let status = response.status();
+    let version = response.version();
+    let headers = std::mem::take(response.headers_mut());
+    let too_large = || {
+        context::stash_error(Error::InvalidResponse {
+            operation,
+            status: Some(status.as_u16()),
+            field: None,
+            reason: format!("the body is larger than the {max_body}-byte limit"),
+        });
+    };
+    let mut body = Vec::new();
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_body as u64)
+    {
+        too_large();
+    } else {
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > max_body {
+                too_large();
+                body.clear();
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    rebuilt
+        .headers_mut()
+        .remove(reqwest::header::CONTENT_LENGTH);
+    Ok(reqwest::Response::from(rebuilt))
+}
+
+/// Sends `request` under `policy`. `retry_safe` says whether the call may be
+/// repeated at all. Returns the last response or error.
+pub(crate) async fn send(
+    http: &reqwest::Client,
+    state: &ClientState,
+    operation: &'static str,
+    policy: &RetryPolicy,
+    retry_safe: bool,
+    mut request: reqwest::Request,
+    attempts: &mut u32,
+) -> reqwest::Result<reqwest::Response> {
+    let mut delays = policy.delays();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let spare = if retry_safe {
+            request.try_clone()
+        } else {
+            None
+        };
+        if let Some(limiter) = &state.limiter {
+            limiter.ready().await;
+        }
+        let started = std::time::Instant::now();
+        let outcome = execute_buffered(http, request, operation, state.max_body_bytes).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        *attempts += 1;
+        let wait = match &outcome {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                context::record_status(status);
+                tracing::debug!(operation, attempt, status, elapsed_ms, "attempt answered");
+                if !is_retryable_status(response.status()) {
+                    return outcome;
+                }
+                match retry_after(response) {
+                    Some(asked) if asked > policy.max_retry_after() => return outcome,
+                    Some(asked) => delays.next().map(|_| asked),
+                    None => delays.next(),
+                }
+            }
+            Err(error) => {
+                tracing::debug!(
+                    operation,
+                    attempt,
+                    elapsed_ms,
+                    timeout = error.is_timeout(),
+                    "attempt failed without an answer"
+                );
+                if !is_retryable_error(error) {
+                    return outcome;
+                }
+                delays.next()
+            }
+        };
+        match (spare, wait) {
+            (Some(next), Some(wait)) => {
+                tracing::debug!(
+                    operation,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying"
+                );
+                tokio::time::sleep(wait).await;
+                request = next;
+            }
+            _ => return outcome,
+        }
+    }
+}
