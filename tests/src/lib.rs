@@ -152,3 +152,5 @@ pub fn path_regex(path: &str) -> String {
     out.push('$');
     out
 }
+
+pub mod faults;

@@ -252,7 +252,7 @@ async fn a_slow_answer_times_out() {
     h.server.mock(|when, then| {
         when.method(GET).path("/institutions");
         then.status(200)
-            .delay(Duration::from_secs(3))
+            .delay(Duration::from_secs(1))
             .json_body_obj(&payloads::institutions());
     });
     let client = Client::builder(API_KEY)
