@@ -137,6 +137,26 @@ pub enum Error {
         /// What is wrong with the input.
         message: String,
     },
+    /// The location directory knows no such location for this key.
+    #[error("location {location_id} is not in the directory of locations this key can reach")]
+    UnknownLocation {
+        /// The location asked for.
+        location_id: i32,
+    },
+    /// The location directory knows the location, in another institution.
+    #[error("location {location_id} is not in institution `{subdomain}`")]
+    LocationNotInInstitution {
+        /// The location asked for.
+        location_id: i32,
+        /// The institution it was asked in.
+        subdomain: String,
+    },
+    /// The location directory shows the key cannot reach this subdomain.
+    #[error("this API key cannot reach institution `{subdomain}`")]
+    SubdomainNotAccessible {
+        /// The subdomain asked for.
+        subdomain: String,
+    },
     /// A success answer that does not match the spec.
     #[error("{operation}: invalid response{}: {reason}", field.as_deref().map(|f| format!(" at `{f}`")).unwrap_or_default())]
     InvalidResponse {
@@ -256,6 +276,17 @@ impl Error {
     /// True when the SDK refused to send the request.
     pub fn is_invalid_request(&self) -> bool {
         matches!(self, Self::InvalidRequest { .. })
+    }
+    /// True when the location directory answered, without a call, that a
+    /// location is unknown, in another institution, or that a subdomain is
+    /// out of reach.
+    pub fn is_directory_miss(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownLocation { .. }
+                | Self::LocationNotInInstitution { .. }
+                | Self::SubdomainNotAccessible { .. }
+        )
     }
     /// True when an answer did not match the spec.
     pub fn is_invalid_response(&self) -> bool {

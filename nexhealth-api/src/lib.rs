@@ -6,6 +6,7 @@ mod auth;
 mod call;
 mod client;
 mod context;
+pub mod directory;
 mod envelope;
 mod error;
 mod generated;
@@ -14,11 +15,14 @@ mod hooks;
 #[cfg(feature = "introspection")]
 #[doc(hidden)]
 pub mod introspect;
+pub mod onboarding;
 pub mod operations;
+mod pages;
 mod policy;
 mod retry;
 mod secret;
 mod state;
+pub mod sync_health;
 pub mod token;
 
 #[cfg(feature = "mock")]
@@ -30,9 +34,11 @@ pub use client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
 };
+pub use directory::LocationDirectory;
 pub use envelope::{Envelope, EnvelopeMeta, Response};
 pub use error::{ApiError, Error};
 pub use generated::{Client, builder, types};
+pub use pages::OnboardingQuery;
 pub use policy::{CallOptions, RateLimit, RetryPolicy};
 pub use secret::ApiKey;
 pub use state::{ClientState, DEFAULT_MAX_BODY_BYTES};

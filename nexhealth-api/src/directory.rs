@@ -1,0 +1,272 @@
+//! A cached directory of institutions and their locations, from
+//! `GET /locations`, as NexHealth advises: store subdomains and location ids
+//! instead of asking again before every call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::types::{InstitutionLocations, Location};
+use crate::{Client, Error};
+
+/// How long a fetched directory is used before it is fetched again.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The two values a location-scoped call needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The institution's subdomain (`?subdomain=`).
+    pub subdomain: String,
+    /// The location's id (`?location_id=`).
+    pub location_id: i32,
+    /// NexHealth flags the location inactive: it should not be used for new work.
+    pub inactive: bool,
+}
+
+/// One location and the institution it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The institution's id.
+    pub institution_id: i32,
+    /// The institution's name.
+    pub institution_name: Option<String>,
+    /// The institution's subdomain.
+    pub subdomain: String,
+    /// The location as NexHealth described it.
+    pub location: Location,
+}
+
+impl Entry {
+    /// Whether NexHealth flags the location inactive.
+    pub fn is_inactive(&self) -> bool {
+        self.location.inactive == Some(true)
+    }
+
+    /// The values a location-scoped call needs.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            subdomain: self.subdomain.clone(),
+            location_id: self.location.id,
+            inactive: self.is_inactive(),
+        }
+    }
+}
+
+/// An immutable view of the directory at one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    entries: Vec<Entry>,
+    by_id: HashMap<i32, usize>,
+    subdomains: Vec<String>,
+    fetched_at: Option<Instant>,
+}
+
+impl Snapshot {
+    /// Flattens NexHealth's institution → locations answer.
+    pub fn from_institutions(institutions: Vec<InstitutionLocations>) -> Self {
+        let mut snapshot = Self::default();
+        for institution in institutions {
+            snapshot.subdomains.push(institution.subdomain.clone());
+            for location in institution.locations {
+                snapshot.by_id.insert(location.id, snapshot.entries.len());
+                snapshot.entries.push(Entry {
+                    institution_id: institution.id,
+                    institution_name: institution.name.clone(),
+                    subdomain: institution.subdomain.clone(),
+                    location,
+                });
+            }
+        }
+        snapshot
+    }
+
+    /// Every location, inactive ones included.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The subdomains this key can reach.
+    pub fn subdomains(&self) -> &[String] {
+        &self.subdomains
+    }
+
+    /// A location by NexHealth id.
+    pub fn location(&self, location_id: i32) -> Option<&Entry> {
+        self.by_id.get(&location_id).map(|&i| &self.entries[i])
+    }
+
+    /// The locations of one institution.
+    pub fn in_subdomain<'a>(&'a self, subdomain: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| e.subdomain == subdomain)
+    }
+
+    /// A location by its id in the practice's health record system.
+    pub fn by_foreign_id(&self, subdomain: &str, foreign_id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| {
+            e.subdomain == subdomain && e.location.foreign_id.as_deref() == Some(foreign_id)
+        })
+    }
+
+    /// The scope of `location_id`, checked against `subdomain` when given:
+    /// answers "not accessible" or "not in this institution" without a call.
+    pub fn scope(&self, location_id: i32, subdomain: Option<&str>) -> Result<Scope, Error> {
+        if let Some(subdomain) = subdomain
+            && !self.subdomains.iter().any(|s| s == subdomain)
+        {
+            return Err(Error::SubdomainNotAccessible {
+                subdomain: subdomain.to_string(),
+            });
+        }
+        match (self.location(location_id), subdomain) {
+            (Some(entry), Some(subdomain)) if entry.subdomain != subdomain => {
+                Err(Error::LocationNotInInstitution {
+                    location_id,
+                    subdomain: subdomain.to_string(),
+                })
+            }
+            (Some(entry), _) => Ok(entry.scope()),
+            (None, _) => Err(Error::UnknownLocation { location_id }),
+        }
+    }
+}
+
+struct Inner {
+    client: Client,
+    subdomain: Option<String>,
+    ttl: Duration,
+    current: RwLock<Arc<Snapshot>>,
+    refresh: tokio::sync::Mutex<()>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+/// The directory: fetched on first use, kept for a TTL, refreshed on demand.
+/// Cloning shares the cache; concurrent lookups share one refresh.
+#[derive(Clone)]
+pub struct LocationDirectory(Arc<Inner>);
+
+impl std::fmt::Debug for LocationDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocationDirectory")
+            .field("ttl", &self.0.ttl)
+            .field("fetches", &self.fetches())
+            .finish()
+    }
+}
+
+impl LocationDirectory {
+    /// A directory of every institution the client's key can reach.
+    pub fn new(client: Client) -> Self {
+        Self::build(client, None, DEFAULT_TTL)
+    }
+
+    /// A directory of one institution.
+    pub fn for_subdomain(client: Client, subdomain: impl Into<String>) -> Self {
+        Self::build(client, Some(subdomain.into()), DEFAULT_TTL)
+    }
+
+    /// Changes how long a fetched directory is used.
+    pub fn with_ttl(self, ttl: Duration) -> Self {
+        let inner = &self.0;
+        Self::build(inner.client.clone(), inner.subdomain.clone(), ttl)
+    }
+
+    fn build(client: Client, subdomain: Option<String>, ttl: Duration) -> Self {
+        Self(Arc::new(Inner {
+            client,
+            subdomain,
+            ttl,
+            current: RwLock::new(Arc::new(Snapshot::default())),
+            refresh: tokio::sync::Mutex::new(()),
+            fetches: Default::default(),
+        }))
+    }
+
+    /// How many times the directory called `GET /locations`.
+    pub fn fetches(&self) -> u64 {
+        self.0.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fresh(&self) -> Option<Arc<Snapshot>> {
+        let current = self.0.current.read().ok()?.clone();
+        current
+            .fetched_at
+            .filter(|at| at.elapsed() < self.0.ttl)
+            .map(|_| current)
+    }
+
+    /// The current snapshot, fetching it if missing or older than the TTL.
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
+        if let Some(snapshot) = self.fresh() {
+            return Ok(snapshot);
+        }
+        let _guard = self.0.refresh.lock().await;
+        if let Some(snapshot) = self.fresh() {
+            return Ok(snapshot);
+        }
+        self.fetch().await
+    }
+
+    /// Fetches the directory now, whatever its age.
+    pub async fn refresh(&self) -> Result<Arc<Snapshot>, Error> {
+        let _guard = self.0.refresh.lock().await;
+        self.fetch().await
+    }
+
+    async fn fetch(&self) -> Result<Arc<Snapshot>, Error> {
+        self.0
+            .fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut request = self.0.client.get_locations();
+        if let Some(subdomain) = &self.0.subdomain {
+            request = request.subdomain(subdomain.as_str());
+        }
+        let institutions = request.await?.into_data();
+        let mut snapshot = Snapshot::from_institutions(institutions);
+        snapshot.fetched_at = Some(Instant::now());
+        let snapshot = Arc::new(snapshot);
+        if let Ok(mut current) = self.0.current.write() {
+            *current = snapshot.clone();
+        }
+        Ok(snapshot)
+    }
+
+    /// A location by NexHealth id.
+    pub async fn location(&self, location_id: i32) -> Result<Option<Entry>, Error> {
+        Ok(self.snapshot().await?.location(location_id).cloned())
+    }
+
+    /// A location by its id in the practice's health record system.
+    pub async fn by_foreign_id(
+        &self,
+        subdomain: &str,
+        foreign_id: &str,
+    ) -> Result<Option<Entry>, Error> {
+        Ok(self
+            .snapshot()
+            .await?
+            .by_foreign_id(subdomain, foreign_id)
+            .cloned())
+    }
+
+    /// The locations of one institution, inactive ones included.
+    pub async fn in_subdomain(&self, subdomain: &str) -> Result<Vec<Entry>, Error> {
+        Ok(self
+            .snapshot()
+            .await?
+            .in_subdomain(subdomain)
+            .cloned()
+            .collect())
+    }
+
+    /// The subdomain and location id a location-scoped call needs.
+    pub async fn scope(&self, location_id: i32) -> Result<Scope, Error> {
+        self.snapshot().await?.scope(location_id, None)
+    }
+
+    /// Like [`LocationDirectory::scope`], and checks the location belongs to `subdomain`.
+    pub async fn scope_in(&self, subdomain: &str, location_id: i32) -> Result<Scope, Error> {
+        self.snapshot().await?.scope(location_id, Some(subdomain))
+    }
+}

@@ -1,0 +1,339 @@
+//! What the seed asks of an integrator: the location directory, sync health,
+//! the onboarding guide and cursor streams, against httpmock.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use httpmock::Method::{GET, POST};
+use nexhealth_api::mock::{MockServerExt, payloads};
+use nexhealth_api::onboarding::{Action, Scenario, decide};
+use nexhealth_api::sync_health::WriteReadiness;
+use nexhealth_api::{LocationDirectory, OnboardingQuery};
+use nexhealth_contract_tests::Harness;
+use serde_json::json;
+
+fn two_institutions() -> serde_json::Value {
+    let mut body = serde_json::to_value(payloads::locations()).unwrap();
+    let mut other = body["data"][0].clone();
+    other["id"] = json!(2);
+    other["subdomain"] = json!("other-group");
+    other["locations"][0]["id"] = json!(70);
+    other["locations"][0]["foreign_id"] = json!("1");
+    other["locations"][1]["id"] = json!(80);
+    body["data"].as_array_mut().unwrap().push(other);
+    body
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_lookups_cost_one_call() {
+    let h = Harness::start().await;
+    h.auth();
+    let locations = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/locations")
+            .query_param_missing("subdomain");
+        then.status(200)
+            .delay(Duration::from_millis(100))
+            .json_body(two_institutions());
+    });
+    let (client, fallback) = h.client();
+    let directory = LocationDirectory::new(client);
+    let lookups = (0..1_000).map(|i| {
+        let directory = directory.clone();
+        tokio::spawn(async move { directory.scope(if i % 2 == 0 { 7 } else { 80 }).await })
+    });
+    for (i, result) in futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let scope = result.unwrap().unwrap();
+        if i % 2 == 0 {
+            assert_eq!(
+                (scope.subdomain.as_str(), scope.location_id, scope.inactive),
+                ("example-subdomain", 7, false)
+            );
+        } else {
+            assert_eq!(
+                (scope.subdomain.as_str(), scope.location_id, scope.inactive),
+                ("other-group", 80, true)
+            );
+        }
+    }
+    locations.assert_calls(1);
+    assert_eq!(directory.fetches(), 1);
+    fallback.assert_calls(0);
+}
+
+#[tokio::test]
+async fn lookups_and_scopes_answer_without_a_call_when_the_directory_knows() {
+    let h = Harness::start().await;
+    h.auth();
+    let locations = h.server.mock(|when, then| {
+        when.method(GET).path("/locations");
+        then.status(200).json_body(two_institutions());
+    });
+    let (client, fallback) = h.client();
+    let directory = LocationDirectory::new(client);
+    let entry = directory.location(8).await.unwrap().unwrap();
+    assert!(
+        entry.is_inactive(),
+        "inactive locations are kept and flagged"
+    );
+    assert_eq!(
+        directory
+            .by_foreign_id("other-group", "1")
+            .await
+            .unwrap()
+            .unwrap()
+            .location
+            .id,
+        70
+    );
+    assert_eq!(
+        directory
+            .by_foreign_id("example-subdomain", "1")
+            .await
+            .unwrap()
+            .unwrap()
+            .location
+            .id,
+        7
+    );
+    assert_eq!(
+        directory.in_subdomain("other-group").await.unwrap().len(),
+        2
+    );
+
+    let error = directory
+        .scope_in("example-subdomain", 70)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            nexhealth_api::Error::LocationNotInInstitution {
+                location_id: 70,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = directory.scope_in("not-ours", 7).await.unwrap_err();
+    assert!(
+        matches!(error, nexhealth_api::Error::SubdomainNotAccessible { .. }),
+        "{error}"
+    );
+    let error = directory.scope(999).await.unwrap_err();
+    assert!(error.is_directory_miss(), "{error}");
+    assert_eq!(
+        directory
+            .scope_in("other-group", 70)
+            .await
+            .unwrap()
+            .location_id,
+        70
+    );
+    locations.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+#[tokio::test]
+async fn the_directory_refreshes_after_its_ttl_and_on_demand() {
+    let h = Harness::start().await;
+    h.auth();
+    let locations = h.server.get_locations(|when, then| {
+        when.subdomain("example-subdomain");
+        then.ok(&payloads::locations());
+    });
+    let (client, fallback) = h.client();
+    let directory = LocationDirectory::for_subdomain(client, "example-subdomain")
+        .with_ttl(Duration::from_millis(200));
+    directory.scope(7).await.unwrap();
+    directory.scope(7).await.unwrap();
+    locations.assert_calls(1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    directory.scope(7).await.unwrap();
+    locations.assert_calls(2);
+    directory.refresh().await.unwrap();
+    locations.assert_calls(3);
+    fallback.assert_calls(0);
+}
+
+#[tokio::test]
+async fn a_failed_fetch_is_reported_and_retried_on_the_next_lookup() {
+    let h = Harness::start().await;
+    h.auth();
+    let forbidden = h.server.mock(|when, then| {
+        when.method(GET).path("/locations");
+        then.status(403).json_body_obj(&payloads::error(403));
+    });
+    let (client, _) = h.client();
+    let directory = LocationDirectory::for_subdomain(client, "someone-else");
+    assert!(directory.scope(7).await.unwrap_err().is_forbidden());
+    assert!(directory.scope(7).await.unwrap_err().is_forbidden());
+    forbidden.assert_calls(2);
+}
+
+#[tokio::test]
+async fn sync_health_per_sync_and_per_location() {
+    let h = Harness::start().await;
+    h.auth();
+    let now = chrono::Utc::now();
+    let minutes_ago = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339();
+    let mut body = serde_json::to_value(payloads::sync_status()).unwrap();
+    body["data"][0]["read_status_at"] = json!(minutes_ago(10));
+    body["data"][0]["write_status_at"] = json!(minutes_ago(2));
+    body["data"][1]["read_status_at"] = json!(minutes_ago(200));
+    body["data"][1]["write_status_at"] = json!(minutes_ago(90));
+    let mock = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/sync_status")
+            .query_param("subdomain", "example-subdomain");
+        then.status(200).json_body(body);
+    });
+    let (client, fallback) = h.client();
+    let report = client.sync_health(Some("example-subdomain")).await.unwrap();
+    assert!(report.syncs[0].is_healthy());
+    assert!(report.syncs[1].read.stale, "200 minutes > 150");
+    assert!(report.syncs[1].write.age.unwrap() >= Duration::from_secs(89 * 60));
+    assert_eq!(report.write_readiness(7), WriteReadiness::Ready);
+    assert_eq!(
+        report.write_readiness(8),
+        WriteReadiness::Down,
+        "write status is red"
+    );
+    assert_eq!(report.write_readiness(12345), WriteReadiness::NoSync);
+    assert_eq!(report.unhealthy().count(), 1);
+    mock.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+fn page(ids: &[&str], next: Option<&str>, has_next: bool) -> serde_json::Value {
+    let mut body = serde_json::to_value(payloads::onboardings()).unwrap();
+    let template = body["data"][0].clone();
+    body["data"] = ids
+        .iter()
+        .map(|id| {
+            let mut o = template.clone();
+            o["id"] = json!(id);
+            o
+        })
+        .collect();
+    body["page_info"] = json!({"has_previous_page": false, "has_next_page": has_next, "start_cursor": "s", "end_cursor": next});
+    body
+}
+
+#[tokio::test]
+async fn onboardings_stream_follows_cursors_lazily() {
+    let h = Harness::start().await;
+    h.auth();
+    let first = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param_missing("end_cursor")
+            .query_param("per_page", "2");
+        then.status(200)
+            .json_body(page(&["a", "b"], Some("c1"), true));
+    });
+    let second = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param("end_cursor", "c1");
+        then.status(200)
+            .json_body(page(&["c", "d"], Some("c2"), true));
+    });
+    let third = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param("end_cursor", "c2");
+        then.status(200).json_body(page(&["e"], Some("c3"), false));
+    });
+    let (client, fallback) = h.client();
+    let query = OnboardingQuery {
+        per_page: std::num::NonZeroU32::new(2),
+        ..Default::default()
+    };
+    let stream = client.onboardings_stream(query);
+    first.assert_calls(0);
+    let all: Vec<_> = stream.try_collect().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+    first.assert_calls(1);
+    second.assert_calls(1);
+    third.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+#[tokio::test]
+async fn onboardings_stream_stops_on_a_repeated_or_missing_cursor() {
+    let h = Harness::start().await;
+    h.auth();
+    let looping = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param("subdomain", "loop");
+        then.status(200).json_body(page(&["a"], Some("same"), true));
+    });
+    let missing = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param("subdomain", "missing");
+        then.status(200).json_body(page(&["a"], None, true));
+    });
+    let (client, fallback) = h.client();
+    let query = |s: &str| OnboardingQuery {
+        subdomain: Some(s.into()),
+        ..Default::default()
+    };
+    let looped: Vec<_> = client
+        .onboardings_stream(query("loop"))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        looped.len(),
+        2,
+        "the page behind the first cursor, then the repeat stops it"
+    );
+    looping.assert_calls(2);
+    let cut: Vec<_> = client
+        .onboardings_stream(query("missing"))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 1);
+    missing.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+#[tokio::test]
+async fn an_onboarding_decision_is_carried_out_through_the_client() {
+    let h = Harness::start().await;
+    h.auth();
+    let created = h.server.mock(|when, then| {
+        when.method(POST)
+            .path("/onboardings")
+            .json_body(json!({"onboarding": {"subdomain": "acme", "emr_name": "dentrix"}}));
+        then.status(201)
+            .json_body_obj(&payloads::onboarding_created());
+    });
+    let (client, fallback) = h.client();
+    let action = decide(&Scenario::AddLocationSharedServer {
+        subdomain: "acme".into(),
+        new_location: "Annex".into(),
+        synced_sister: None,
+        emr: Some(nexhealth_api::types::EmrName::Dentrix),
+    });
+    assert!(matches!(action, Action::OnboardIntoInstitution(_)));
+    let onboarding = client.carry_out(&action).await.unwrap().unwrap();
+    assert!(onboarding.url.is_some());
+    // A support request makes no call.
+    let support = decide(&Scenario::ServerMigration {
+        subdomain: "acme".into(),
+        location_ids: vec![7],
+    });
+    assert_eq!(client.carry_out(&support).await.unwrap(), None);
+    created.assert_calls(1);
+    fallback.assert_calls(0);
+}
