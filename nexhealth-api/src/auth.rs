@@ -72,7 +72,7 @@ impl Session {
             && url.port_or_known_default() == self.0.base.port_or_known_default()
     }
 
-    fn fresh_header(&self) -> Option<HeaderValue> {
+    pub(crate) fn fresh_header(&self) -> Option<HeaderValue> {
         let cached = self.0.cached.read().ok()?;
         cached
             .as_ref()

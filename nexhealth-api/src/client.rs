@@ -108,6 +108,7 @@ impl ClientBuilder {
             return Err(Error::invalid_request("the API key is empty"));
         }
         let base = parse_base_url(&self.base_url)?;
+        ensure_crypto_provider();
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -128,6 +129,17 @@ impl ClientBuilder {
             max_body_bytes: self.max_body_bytes,
         };
         Ok(Client::new_with_client(&base_str, http, state))
+    }
+}
+
+/// Makes ring rustls's process-wide crypto provider unless the application
+/// installed one already. Called by [`ClientBuilder::build`]; call it yourself
+/// before building a `reqwest::Client` of your own to hand to
+/// [`ClientBuilder::reqwest_client`].
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may win the race; either provider is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
@@ -213,6 +225,13 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_https_client_builds_with_the_ring_provider() {
+        let client = Client::from_api_key("key").expect("TLS configuration builds");
+        assert_eq!(client.base_url(), DEFAULT_BASE_URL);
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 
     #[test]

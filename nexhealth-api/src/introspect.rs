@@ -44,3 +44,10 @@ pub fn json_schema<T: schemars::JsonSchema>() -> serde_json::Value {
 }
 
 pub use crate::operations::SCHEMAS;
+
+/// The per-call token check on its own: the cached bearer header, if fresh.
+/// For benchmarks.
+pub fn cached_bearer(client: &crate::Client) -> Option<reqwest::header::HeaderValue> {
+    use progenitor_client::ClientInfo;
+    client.inner().session.fresh_header()
+}

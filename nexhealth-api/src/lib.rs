@@ -32,7 +32,7 @@ pub use auth::Session;
 pub use call::{CallExt, WithOptions};
 pub use client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT,
+    DEFAULT_TIMEOUT, ensure_crypto_provider,
 };
 pub use directory::LocationDirectory;
 pub use envelope::{Envelope, EnvelopeMeta, Response};

@@ -48,22 +48,26 @@ async fn execute_buffered(
             reason: format!("the body is larger than the {max_body}-byte limit"),
         });
     };
-    let mut body = Vec::new();
-    if response
-        .content_length()
-        .is_some_and(|len| len > max_body as u64)
-    {
-        too_large();
-    } else {
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > max_body {
-                too_large();
-                body.clear();
-                break;
-            }
-            body.extend_from_slice(&chunk);
+    let body = match response.content_length() {
+        Some(len) if len > max_body as u64 => {
+            too_large();
+            bytes::Bytes::new()
         }
-    }
+        // The common case: the length is announced and allowed; read it in one go.
+        Some(_) => response.bytes().await?,
+        None => {
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > max_body {
+                    too_large();
+                    body.clear();
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            bytes::Bytes::from(body)
+        }
+    };
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = version;

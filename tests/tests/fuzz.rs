@@ -46,6 +46,7 @@ impl Rig {
             }
             Reply::raw(status, "application/json", body)
         }));
+        nexhealth_api::ensure_crypto_provider();
         let http = reqwest::Client::new();
         let client = fresh_client(&server, &http);
         Self {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use nexhealth_openapi::lint::{self, deref, escape};
 use serde_json::Value;
 
+pub mod bench;
 mod compare;
 
 /// Where the things that must agree live.

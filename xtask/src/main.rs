@@ -31,12 +31,38 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some("build-cost") => match xtask::bench::build_cost() {
+            Ok(result) => {
+                println!("{result:#}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("bench-report") => match xtask::bench::report() {
+            Ok(md) => {
+                print!("{md}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             eprintln!(
-                "usage: cargo xtask generate   write nexhealth-api/generated/ from openapi/nexhealth.yaml"
+                "usage: cargo xtask generate      write nexhealth-api/generated/ from openapi/nexhealth.yaml"
             );
             eprintln!(
-                "       cargo xtask check      spec valid, generated code current, examples, types, contract tests"
+                "       cargo xtask check         spec valid, generated code current, examples, types, contract tests"
+            );
+            eprintln!(
+                "       cargo xtask build-cost    clean builds with and without progenitor, rebuild after a spec edit"
+            );
+            eprintln!(
+                "       cargo xtask bench-report  BENCHMARKS.md from `cargo bench` results and build costs"
             );
             ExitCode::from(2)
         }

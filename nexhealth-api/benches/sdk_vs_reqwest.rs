@@ -1,0 +1,495 @@
+//! The SDK against the reqwest + serde code a service would write by hand,
+//! in the same run, on a fast loopback server. `cargo bench -p nexhealth-api`;
+//! `cargo xtask bench-report` turns the results into BENCHMARKS.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
+use nexhealth_api::mock::payloads;
+use nexhealth_api::{Client, RetryPolicy};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+// ---- peak-memory accounting ------------------------------------------------
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes allocated at the peak of `f`, above what was live before it.
+fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed) - base)
+}
+
+// ---- the hand-written baseline ----------------------------------------------
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Envelope<T> {
+    code: Option<bool>,
+    description: Option<serde_json::Value>,
+    error: Option<Vec<String>>,
+    count: Option<i32>,
+    data: T,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Institution {
+    id: i32,
+    name: Option<String>,
+    subdomain: String,
+    #[serde(default)]
+    locations: Vec<Location>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Specialty {
+    id: Option<i32>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Location {
+    id: i32,
+    name: Option<String>,
+    institution_id: Option<i32>,
+    street_address: Option<String>,
+    street_address_2: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    zip_code: Option<String>,
+    country_code: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    phone_number: Option<String>,
+    foreign_id: Option<String>,
+    foreign_id_type: Option<String>,
+    email: Option<String>,
+    tz: Option<String>,
+    last_sync_time: Option<String>,
+    insert_appt_client: Option<bool>,
+    map_by_operatory: Option<bool>,
+    appt_types_map_by_operatory: Option<bool>,
+    set_availability_by_operatory: Option<bool>,
+    inactive: Option<bool>,
+    wlogo: Option<String>,
+    weight: Option<i32>,
+    specialty: Option<Specialty>,
+}
+
+struct Baseline {
+    http: reqwest::Client,
+    base: String,
+    bearer: String,
+}
+
+impl Baseline {
+    async fn new(base: &str) -> Self {
+        nexhealth_api::ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+        }
+        let token: Envelope<Token> = http
+            .post(format!("{base}/authenticates"))
+            .header("accept", "application/vnd.Nexhealth+json;version=2")
+            .header("authorization", "bench-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http,
+            base: base.to_string(),
+            bearer: format!("Bearer {}", token.data.token),
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Envelope<T> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .header("accept", "application/vnd.Nexhealth+json;version=2")
+            .header("authorization", &self.bearer)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        let bytes = response.bytes().await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+// ---- a fast loopback server ------------------------------------------------
+
+struct Server {
+    base: String,
+    connections: Arc<AtomicUsize>,
+    authentications: Arc<AtomicUsize>,
+}
+
+fn http_response(status: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// `GET /locations?subdomain=nN` answers N locations; `GET /locations/7` one.
+fn routes() -> BTreeMap<String, Arc<Vec<u8>>> {
+    let mut routes = BTreeMap::new();
+    let token = serde_json::json!({"code": true, "data": {"token": nexhealth_api_token()}});
+    routes.insert(
+        "POST /authenticates".into(),
+        Arc::new(http_response("201 Created", token.to_string().as_bytes())),
+    );
+    routes.insert(
+        "GET /locations/7".into(),
+        Arc::new(http_response(
+            "200 OK",
+            &serde_json::to_vec(&payloads::location()).unwrap(),
+        )),
+    );
+    for n in [1usize, 100, 10_000] {
+        routes.insert(
+            format!("GET /locations?subdomain=n{n}"),
+            Arc::new(http_response("200 OK", &locations_body(n))),
+        );
+    }
+    routes
+}
+
+fn nexhealth_api_token() -> String {
+    use base64::Engine;
+    let claims = serde_json::json!({"iat": 1_700_000_000, "exp": 1_700_086_400});
+    format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+fn locations_body(n: usize) -> Vec<u8> {
+    let mut body = serde_json::to_value(payloads::locations()).unwrap();
+    let template = body["data"][0]["locations"][0].clone();
+    body["data"][0]["locations"] = (0..n)
+        .map(|i| {
+            let mut l = template.clone();
+            l["id"] = serde_json::json!(i);
+            l
+        })
+        .collect();
+    body["count"] = serde_json::json!(1);
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Starts the server on its own OS thread and runtime, so that it does not
+/// compete with the measured client for the client's scheduler.
+fn start_server() -> Server {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = serve().await;
+            tx.send(server).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+async fn serve() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let authentications = Arc::new(AtomicUsize::new(0));
+    let routes = Arc::new(routes());
+    let (conns, auths) = (connections.clone(), authentications.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            conns.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.set_nodelay(true);
+            let (routes, auths) = (routes.clone(), auths.clone());
+            tokio::spawn(async move {
+                let mut buffer = Vec::with_capacity(4096);
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = loop {
+                        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                    buffer.drain(..end);
+                    let mut first = head.lines().next().unwrap_or("").split_whitespace();
+                    let key = format!(
+                        "{} {}",
+                        first.next().unwrap_or(""),
+                        first.next().unwrap_or("")
+                    );
+                    if key.starts_with("POST /authenticates") {
+                        auths.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let reply = routes
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(http_response("404 Not Found", b"{}")));
+                    if stream.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Server {
+        base,
+        connections,
+        authentications,
+    }
+}
+
+/// The measured side runs on one thread; the server has the other core.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sdk_client(base: &str) -> Client {
+    Client::builder("bench-key")
+        .base_url(base)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap()
+}
+
+// ---- the benchmarks --------------------------------------------------------
+
+fn extras_path() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    target.join("criterion").join("extras.json")
+}
+
+fn record(key: &str, value: serde_json::Value) {
+    let path = extras_path();
+    let _ = std::fs::create_dir_all(path.parent().unwrap());
+    let mut all: serde_json::Map<String, serde_json::Value> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    all.insert(key.to_string(), value);
+    std::fs::write(&path, serde_json::to_vec_pretty(&all).unwrap()).unwrap();
+}
+
+fn per_call(c: &mut Criterion) {
+    let rt = client_runtime();
+    let server = start_server();
+    let sdk = sdk_client(&server.base);
+    let baseline = rt.block_on(Baseline::new(&server.base));
+    rt.block_on(async { sdk.get_locations_id().id(7).await.unwrap() });
+
+    let mut group = c.benchmark_group("per_call");
+    group.bench_function(BenchmarkId::new("get_location", "sdk"), |b| {
+        b.to_async(&rt)
+            .iter(|| async { sdk.get_locations_id().id(7).await.unwrap().into_data() })
+    });
+    group.bench_function(BenchmarkId::new("get_location", "baseline"), |b| {
+        b.to_async(&rt)
+            .iter(|| async { baseline.get::<Location>("/locations/7", &[]).await.data })
+    });
+    for n in [1usize, 100, 10_000] {
+        let subdomain = format!("n{n}");
+        if n == 10_000 {
+            group.sample_size(20);
+        }
+        group.bench_function(BenchmarkId::new(format!("get_locations_{n}"), "sdk"), |b| {
+            b.to_async(&rt).iter(|| async {
+                sdk.get_locations()
+                    .subdomain(subdomain.as_str())
+                    .await
+                    .unwrap()
+                    .into_data()
+            })
+        });
+        group.bench_function(
+            BenchmarkId::new(format!("get_locations_{n}"), "baseline"),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    baseline
+                        .get::<Vec<Institution>>("/locations", &[("subdomain", subdomain.as_str())])
+                        .await
+                        .data
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn throughput(c: &mut Criterion) {
+    const CALLS: usize = 10_000;
+    let rt = client_runtime();
+    let mut group = c.benchmark_group("throughput");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(CALLS as u64));
+    let mut connections = serde_json::Map::new();
+    for concurrency in [1usize, 16, 64] {
+        let server = start_server();
+        let sdk = sdk_client(&server.base);
+        let before = server.connections.load(Ordering::Relaxed);
+        group.bench_function(BenchmarkId::new(format!("c{concurrency}"), "sdk"), |b| {
+            b.to_async(&rt).iter(|| async {
+                futures::stream::iter(0..CALLS)
+                    .map(|_| async { sdk.get_locations_id().id(7).await.unwrap().into_data().id })
+                    .buffer_unordered(concurrency)
+                    .count()
+                    .await
+            })
+        });
+        let sdk_connections = server.connections.load(Ordering::Relaxed) - before;
+        let server = start_server();
+        let baseline = rt.block_on(Baseline::new(&server.base));
+        let before = server.connections.load(Ordering::Relaxed);
+        group.bench_function(
+            BenchmarkId::new(format!("c{concurrency}"), "baseline"),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    futures::stream::iter(0..CALLS)
+                        .map(|_| async {
+                            baseline.get::<Location>("/locations/7", &[]).await.data.id
+                        })
+                        .buffer_unordered(concurrency)
+                        .count()
+                        .await
+                })
+            },
+        );
+        let baseline_connections = server.connections.load(Ordering::Relaxed) - before;
+        connections.insert(
+            format!("c{concurrency}"),
+            serde_json::json!({"sdk": sdk_connections, "baseline": baseline_connections}),
+        );
+    }
+    group.finish();
+    record("connections", serde_json::Value::Object(connections));
+}
+
+fn auth(c: &mut Criterion) {
+    let rt = client_runtime();
+    // 1,000 concurrent first calls on a fresh client: one token exchange.
+    let server = start_server();
+    let sdk = sdk_client(&server.base);
+    rt.block_on(async {
+        let calls = (0..1_000).map(|_| {
+            let sdk = sdk.clone();
+            tokio::spawn(async move { sdk.get_locations_id().id(7).await.map(drop) })
+        });
+        for r in futures::future::join_all(calls).await {
+            r.unwrap().unwrap();
+        }
+    });
+    let exchanges = server.authentications.load(Ordering::Relaxed);
+    assert_eq!(
+        exchanges, 1,
+        "1,000 concurrent first calls must share one exchange"
+    );
+    record(
+        "auth_exchanges_for_1000_first_calls",
+        serde_json::json!(exchanges),
+    );
+
+    let mut group = c.benchmark_group("auth");
+    group.bench_function(BenchmarkId::new("token_check", "sdk"), |b| {
+        b.iter(|| nexhealth_api::introspect::cached_bearer(&sdk).unwrap())
+    });
+    group.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let body = locations_body(10_000);
+    let mut group = c.benchmark_group("decode");
+    group
+        .sample_size(20)
+        .throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function(BenchmarkId::new("locations_10000", "sdk"), |b| {
+        b.iter(|| {
+            serde_json::from_slice::<nexhealth_api::types::LocationListResponse>(&body).unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("locations_10000", "baseline"), |b| {
+        b.iter(|| serde_json::from_slice::<Envelope<Vec<Institution>>>(&body).unwrap())
+    });
+    group.finish();
+    let (sdk, sdk_peak) = peak_during(|| {
+        serde_json::from_slice::<nexhealth_api::types::LocationListResponse>(&body).unwrap()
+    });
+    drop(sdk);
+    let (baseline, baseline_peak) =
+        peak_during(|| serde_json::from_slice::<Envelope<Vec<Institution>>>(&body).unwrap());
+    drop(baseline);
+    record(
+        "decode_peak_bytes",
+        serde_json::json!({"payload_bytes": body.len(), "sdk": sdk_peak, "baseline": baseline_peak}),
+    );
+}
+
+criterion_group!(benches, per_call, throughput, auth, decode);
+criterion_main!(benches);
