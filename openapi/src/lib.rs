@@ -15,6 +15,8 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 pub mod lint;
 mod meta;
 
+pub use meta::snake as method_name;
+
 /// Path of the spec inside this repository.
 pub fn spec_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("nexhealth.yaml")

@@ -25,8 +25,9 @@ fn pascal(id: &str) -> String {
     out
 }
 
-/// Snake case as progenitor spells `OperationInfo::operation_id` (`getLocationsId` → `get_locations_id`).
-fn snake(id: &str) -> String {
+/// Snake case as progenitor spells an operation's method and its
+/// `OperationInfo::operation_id` (`getLocationsId` → `get_locations_id`).
+pub fn snake(id: &str) -> String {
     let mut out = String::new();
     for (i, c) in id.chars().enumerate() {
         if c.is_uppercase() {

@@ -316,20 +316,7 @@ pub fn check_types(spec_path: &Path, spec: &Value) -> Vec<Failure> {
 }
 
 /// The method name progenitor gives an operation (`getLocationsId` → `get_locations_id`).
-pub fn method_name(operation_id: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in operation_id.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use nexhealth_openapi::method_name;
 
 fn rust_sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
