@@ -29,14 +29,25 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// Executes `request`, reading its body into memory (at most `max_body` bytes).
+/// Executes `request`, reading its body into memory (at most `max_body`
+/// bytes) when another attempt may follow, so that a body cut off mid-way
+/// can be retried. On a last attempt whose body announces an acceptable
+/// length, the response is handed on unread: progenitor reads it once.
 async fn execute_buffered(
     http: &reqwest::Client,
     request: reqwest::Request,
     operation: &'static str,
     max_body: usize,
+    last_attempt: bool,
 ) -> reqwest::Result<reqwest::Response> {
     let mut response = http.execute(request).await?;
+    if last_attempt
+        && response
+            .content_length()
+            .is_some_and(|len| len <= max_body as u64)
+    {
+        return Ok(response);
+    }
     let status = response.status();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());
@@ -93,16 +104,20 @@ pub(crate) async fn send(
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        let spare = if retry_safe {
-            request.try_clone()
-        } else {
-            None
-        };
+        let may_retry = retry_safe && attempt < policy.max_attempts();
+        let spare = if may_retry { request.try_clone() } else { None };
         if let Some(limiter) = &state.limiter {
             limiter.ready().await;
         }
         let started = std::time::Instant::now();
-        let outcome = execute_buffered(http, request, operation, state.max_body_bytes).await;
+        let outcome = execute_buffered(
+            http,
+            request,
+            operation,
+            state.max_body_bytes,
+            spare.is_none(),
+        )
+        .await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         *attempts += 1;
         let wait = match &outcome {

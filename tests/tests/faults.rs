@@ -311,3 +311,16 @@ async fn connections_are_reused() {
         "one keep-alive connection for 21 sequential requests"
     );
 }
+
+#[tokio::test]
+async fn a_body_cut_short_on_every_attempt_is_a_transport_error_after_three() {
+    let body = serde_json::to_vec(&payloads::locations()).unwrap();
+    let server = server(move |_, _| Reply::CutShort {
+        declared: body.len(),
+        body: body[..10].to_vec(),
+    })
+    .await;
+    let error = client(&server).get_locations().await.unwrap_err();
+    assert!(error.is_transport(), "{error}");
+    assert_eq!(server.count("GET", "/locations"), 3);
+}
