@@ -272,7 +272,12 @@ macro_rules! impl_into_future {
             >;
             type IntoFuture = ::futures::future::BoxFuture<'a, Self::Output>;
             fn into_future(self) -> Self::IntoFuture {
-                $crate::envelope::run::<$crate::types::$envelope, _>($operation, self.send())
+                // Boxed at once: the generated future is large, and moving it
+                // by value through the wrappers below would copy it each time.
+                $crate::envelope::run::<$crate::types::$envelope, _>(
+                    $operation,
+                    ::std::boxed::Box::pin(self.send()),
+                )
             }
         }
     };
