@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use crate::error::{ApiError, Error, describe_json_error};
+use crate::error::{ApiError, Error};
 use crate::headers::VENDOR_ACCEPT;
 use crate::retry;
 use crate::secret::{ApiKey, Token};
@@ -169,17 +169,8 @@ impl ClientState {
                 Some(&headers),
             )));
         }
-        let mut de = serde_json::Deserializer::from_slice(&body);
         let envelope: AuthenticateResponse =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let path = e.path().to_string();
-                Error::InvalidResponse {
-                    operation: AUTH_OPERATION,
-                    status: Some(status.as_u16()),
-                    field: (path != ".").then_some(path),
-                    reason: describe_json_error(e.inner()),
-                }
-            })?;
+            crate::error::decode(AUTH_OPERATION, Some(status.as_u16()), &body)?;
         let token = envelope.data.token;
         let invalid = |reason: &str| Error::InvalidResponse {
             operation: AUTH_OPERATION,

@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::context;
-use crate::error::{ApiError, Error, collect_messages, describe_json_error};
+use crate::error::{ApiError, Error, collect_messages, decode, describe_json_error};
 use crate::types::{ErrorEnvelope, Messages, PageInfo};
 
 /// A success envelope: `data` plus the envelope's other fields.
@@ -223,20 +223,14 @@ fn invalid_payload<T: Envelope>(
     bytes: &[u8],
     fallback: &serde_json::Error,
 ) -> Error {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (field, reason) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Err(e) => {
-            let path = e.path().to_string();
-            let field = (path != ".").then_some(path);
-            (field, describe_json_error(e.inner()))
-        }
-        Ok(_) => (None, describe_json_error(fallback)),
-    };
-    Error::InvalidResponse {
-        operation,
-        status,
-        field,
-        reason,
+    match decode::<T>(operation, status, bytes) {
+        Err(e) => e,
+        Ok(_) => Error::InvalidResponse {
+            operation,
+            status,
+            field: None,
+            reason: describe_json_error(fallback),
+        },
     }
 }
 

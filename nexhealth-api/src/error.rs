@@ -86,7 +86,8 @@ pub(crate) fn collect_messages(
     out
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// The wait asked for in a `Retry-After` header given in seconds.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     value.parse::<u64>().ok().map(Duration::from_secs)
 }
@@ -292,6 +293,25 @@ impl Error {
     pub fn is_invalid_response(&self) -> bool {
         matches!(self, Self::InvalidResponse { .. })
     }
+}
+
+/// Decodes `bytes` as `T`; on failure, an invalid response naming the field
+/// that failed, without quoting its value.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    status: Option<u16>,
+    bytes: &[u8],
+) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::InvalidResponse {
+            operation,
+            status,
+            field: (path != ".").then_some(path),
+            reason: describe_json_error(e.inner()),
+        }
+    })
 }
 
 /// Describes a JSON decoding failure without quoting the offending value.

@@ -2,10 +2,7 @@
 //! the whole body (bounded) so that a connection dropped mid-body is retried
 //! like any other transport failure.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
 
 use crate::policy::RetryPolicy;
 use crate::state::ClientState;
@@ -22,11 +19,6 @@ fn is_retryable_error(error: &reqwest::Error) -> bool {
         || error.is_request()
         || error.is_body()
         || error.is_decode()
-}
-
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Executes `request`, reading its body into memory (at most `max_body`
@@ -128,7 +120,7 @@ pub(crate) async fn send(
                 if !is_retryable_status(response.status()) {
                     return outcome;
                 }
-                match retry_after(response) {
+                match crate::error::retry_after(response.headers()) {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
                     Some(asked) => delays.next().map(|_| asked),
                     None => delays.next(),
