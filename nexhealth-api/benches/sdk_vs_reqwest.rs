@@ -405,6 +405,29 @@ fn throughput(c: &mut Criterion) {
             })
         });
         let sdk_connections = server.connections.load(Ordering::Relaxed) - before;
+        if concurrency == 16 {
+            // The generated call with our hooks, without the envelope
+            // unwrapping and error mapping of `.await` on the builder: splits
+            // the SDK's cost between the two layers.
+            group.bench_function(BenchmarkId::new("c16", "sdk_send"), |b| {
+                b.to_async(&rt).iter(|| async {
+                    futures::stream::iter(0..CALLS)
+                        .map(|_| async {
+                            sdk.get_locations_id()
+                                .id(7)
+                                .send()
+                                .await
+                                .unwrap()
+                                .into_inner()
+                                .data
+                                .id
+                        })
+                        .buffer_unordered(concurrency)
+                        .count()
+                        .await
+                })
+            });
+        }
         let server = start_server();
         let baseline = rt.block_on(Baseline::new(&server.base));
         let before = server.connections.load(Ordering::Relaxed);

@@ -224,6 +224,17 @@ pub fn report() -> Result<String, String> {
             ));
         }
     }
+    if let (Some(s), Some(b)) = (
+        estimate("throughput", "c16", "sdk_send"),
+        estimate("throughput", "c16", "baseline"),
+    ) {
+        md.push_str(&format!(
+            "| 16, generated `.send()` with the SDK's hooks but without `.await` on the builder (envelope unwrapping, error mapping) | {:.0} | {:.0} | **{:.3}** | |\n",
+            10_000.0 / (s.0 / 1e9),
+            10_000.0 / (b.0 / 1e9),
+            b.0 / s.0
+        ));
+    }
     md.push_str("\nConnections are counted at the server over all of criterion's iterations of that benchmark: a handful means the pool was reused for every call.\n");
     md.push_str("\n## 3. Authentication\n\n");
     md.push_str(&format!(
