@@ -11,15 +11,15 @@ use reqwest::{StatusCode, Url};
 use crate::error::{ApiError, Error};
 use crate::headers::VENDOR_ACCEPT;
 use crate::retry;
-use crate::secret::{ApiKey, Token};
+use crate::secret::ApiKey;
 use crate::state::ClientState;
 use crate::token;
 use crate::types::{AuthenticateResponse, ErrorEnvelope};
 
 const AUTH_OPERATION: &str = "postAuthenticates";
 
+/// The token lives only inside `header`, marked sensitive.
 struct Cached {
-    _token: Token,
     header: HeaderValue,
     refresh_at: Instant,
 }
@@ -190,11 +190,7 @@ impl ClientState {
             .and_then(httpdate);
         let lifetime = token::lifetime(&token, server_date);
         let refresh_at = asked_at + lifetime.saturating_sub(token::refresh_margin(lifetime));
-        Ok(Cached {
-            _token: Token(token),
-            header,
-            refresh_at,
-        })
+        Ok(Cached { header, refresh_at })
     }
 }
 

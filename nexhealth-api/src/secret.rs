@@ -38,13 +38,3 @@ impl fmt::Debug for ApiKey {
         f.write_str("ApiKey(<redacted>)")
     }
 }
-
-/// A bearer token, redacted like [`ApiKey`].
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Token(pub(crate) String);
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
