@@ -121,12 +121,11 @@ impl StandIn {
     /// Starts the server on a free loopback port.
     pub async fn start() -> Self {
         let server = MockServer::start_async().await;
-        let param = regex::Regex::new(r"\{[^}]+\}").expect("valid pattern");
         for op in OPERATIONS {
             let Some(body) = payloads::json(op.id, op.success_status) else {
                 continue;
             };
-            let pattern = format!("^{}$", param.replace_all(op.path, "[^/]+"));
+            let pattern = op.path_pattern();
             let method = op.method.to_string();
             server
                 .mock_async(|when, then| {

@@ -21,6 +21,19 @@ pub struct Operation {
     pub needs_api_version: bool,
 }
 
+impl Operation {
+    /// A regex matching the operation's concrete paths: `/locations/{id}`
+    /// gives `^/locations/[^/]+$`.
+    pub fn path_pattern(&self) -> String {
+        let segments: Vec<&str> = self
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "[^/]+" } else { s })
+            .collect();
+        format!("^{}$", segments.join("/"))
+    }
+}
+
 include!(concat!(env!("OUT_DIR"), "/generated_operations.rs"));
 
 /// Looks an operation up by its spec id or by progenitor's snake-case name.
@@ -28,4 +41,15 @@ pub fn find(name: &str) -> Option<&'static Operation> {
     OPERATIONS
         .iter()
         .find(|op| op.id == name || op.rust_name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_patterns_replace_each_parameter_with_one_segment() {
+        let pattern = |id: &str| super::find(id).unwrap().path_pattern();
+        assert_eq!(pattern("getLocationsId"), "^/locations/[^/]+$");
+        assert_eq!(pattern("getLocations"), "^/locations$");
+        assert_eq!(pattern("getOnboardingsHashid"), "^/onboardings/[^/]+$");
+    }
 }

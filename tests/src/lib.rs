@@ -136,21 +136,4 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
     }
 }
 
-/// Replaces `{param}` segments of a spec path with a regex for one segment.
-pub fn path_regex(path: &str) -> String {
-    let mut out = String::from("^");
-    for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        if segment.starts_with('{') {
-            out.push_str("[^/]+");
-        } else {
-            out.push_str(segment);
-        }
-    }
-    out.push('$');
-    out
-}
-
 pub mod faults;

@@ -6,7 +6,7 @@ use httpmock::Method::GET;
 use nexhealth_api::mock::payloads;
 use nexhealth_api::operations::OPERATIONS;
 use nexhealth_api::{Client, Error};
-use nexhealth_contract_tests::{API_KEY, Harness, call, path_regex};
+use nexhealth_contract_tests::{API_KEY, Harness, call};
 
 fn class(error: &Error) -> &'static str {
     match error {
@@ -49,7 +49,7 @@ async fn every_documented_error_status_of_every_operation_maps_to_its_class() {
             let body = payloads::error(status);
             let mock = h.server.mock(|when, then| {
                 when.method(op.method)
-                    .path_matches(path_regex(op.path).as_str());
+                    .path_matches(op.path_pattern().as_str());
                 then.status(status).json_body_obj(&body);
             });
             let (client, fallback) = h.client();
