@@ -109,6 +109,13 @@ impl ClientState {
         if let Some(header) = self.session.fresh_header() {
             return Ok(header);
         }
+        // Boxed: the exchange is a whole request, and kept inline its state
+        // would be copied along with every call's future, though it runs
+        // about once an hour.
+        Box::pin(self.refresh_bearer(http)).await
+    }
+
+    async fn refresh_bearer(&self, http: &reqwest::Client) -> Result<HeaderValue, Error> {
         let _guard = self.session.0.refresh.lock().await;
         if let Some(header) = self.session.fresh_header() {
             return Ok(header);

@@ -57,8 +57,8 @@ impl EnvelopeMeta {
 pub struct Response<T> {
     data: T,
     meta: EnvelopeMeta,
-    status: StatusCode,
-    headers: HeaderMap,
+    /// Status and headers, kept where progenitor put them rather than copied.
+    head: ResponseValue<()>,
 }
 
 impl<T> Response<T> {
@@ -92,11 +92,11 @@ impl<T> Response<T> {
     }
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.head.status()
     }
     /// The response headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.head.headers()
     }
 }
 
@@ -111,7 +111,7 @@ impl<T> Deref for Response<T> {
 impl<T> fmt::Debug for Response<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
-            .field("status", &self.status.as_u16())
+            .field("status", &self.status().as_u16())
             .field("count", &self.meta.count)
             .field("warnings", &self.meta.messages.len())
             .field("data", &std::any::type_name::<T>())
@@ -135,17 +135,24 @@ where
         let (result, ctx) = context::scope(call).await;
         match result {
             Ok(value) => {
-                let status = value.status();
-                let headers = value.headers().clone();
-                let (data, meta) = value.into_inner().into_parts();
-                Ok(Response {
-                    data,
-                    meta,
-                    status,
-                    headers,
-                })
+                // Takes the envelope out and keeps status and headers in place.
+                let mut parts = None;
+                let head = value
+                    .map(|envelope: T| parts = Some(envelope.into_parts()))
+                    .unwrap_or_else(|never: std::convert::Infallible| match never {});
+                match parts {
+                    Some((data, meta)) => Ok(Response { data, meta, head }),
+                    // `map` always calls its closure; no panic if that ever changes.
+                    None => Err(Error::InvalidResponse {
+                        operation,
+                        status: Some(head.status().as_u16()),
+                        field: None,
+                        reason: "the envelope could not be taken out".into(),
+                    }),
+                }
             }
-            Err(e) => Err(convert::<T>(operation, e, ctx).await),
+            // Boxed: the error path's state would otherwise enlarge every call's future.
+            Err(e) => Err(Box::pin(convert::<T>(operation, e, ctx)).await),
         }
     })
 }

@@ -88,8 +88,10 @@ impl ClientHooks<ClientState> for Client {
         );
         let started = Instant::now();
         async move {
-            let spare = request.try_clone();
-            let refused = request.headers().get(AUTHORIZATION).cloned();
+            // Kept for one replay after a 401; it carries the refused token.
+            let spare = (name != AUTHENTICATE)
+                .then(|| request.try_clone())
+                .flatten();
             let http = self.client();
             let mut attempts = 0;
             let mut result = retry::send(
@@ -102,34 +104,20 @@ impl ClientHooks<ClientState> for Client {
                 &mut attempts,
             )
             .await;
-            let unauthorized = matches!(&result, Ok(r) if r.status() == StatusCode::UNAUTHORIZED);
-            if unauthorized
-                && name != AUTHENTICATE
-                && let Some(mut again) = spare
+            if matches!(&result, Ok(r) if r.status() == StatusCode::UNAUTHORIZED)
+                && let Some(again) = spare
             {
-                // The token may have been revoked or expired early: drop it,
-                // get a new one (shared with concurrent callers), try once more.
-                state.session.invalidate(refused.as_ref());
-                match state.bearer(http).await {
-                    Ok(bearer) => {
-                        again.headers_mut().insert(AUTHORIZATION, bearer);
-                        result = retry::send(
-                            http,
-                            state,
-                            name,
-                            &policy,
-                            retry_safe,
-                            again,
-                            &mut attempts,
-                        )
-                        .await;
-                    }
-                    Err(e) => {
-                        tracing::debug!(operation = name, "re-authentication failed");
-                        if !e.is_unauthorized() {
-                            context::stash_error(e);
-                        }
-                    }
+                // Boxed: a rare path whose state would otherwise be copied
+                // along with every call's future.
+                let replay = Replay {
+                    http,
+                    state,
+                    name,
+                    policy: &policy,
+                    retry_safe,
+                };
+                if let Some(replayed) = Box::pin(replay.run(again, &mut attempts)).await {
+                    result = replayed;
                 }
             }
             let span = tracing::Span::current();
@@ -147,5 +135,47 @@ impl ClientHooks<ClientState> for Client {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The one replay of a call whose token was refused.
+struct Replay<'a> {
+    http: &'a reqwest::Client,
+    state: &'a ClientState,
+    name: &'static str,
+    policy: &'a crate::RetryPolicy,
+    retry_safe: bool,
+}
+
+impl Replay<'_> {
+    /// The token may have been revoked or expired early: drops it, gets a new
+    /// one (shared with concurrent callers) and sends `again` once more.
+    /// `None` when no new token could be had (the 401 stands).
+    async fn run(
+        self,
+        mut again: reqwest::Request,
+        attempts: &mut u32,
+    ) -> Option<reqwest::Result<reqwest::Response>> {
+        let Self {
+            http,
+            state,
+            name,
+            policy,
+            retry_safe,
+        } = self;
+        state.session.invalidate(again.headers().get(AUTHORIZATION));
+        match state.bearer(http).await {
+            Ok(bearer) => {
+                again.headers_mut().insert(AUTHORIZATION, bearer);
+                Some(retry::send(http, state, name, policy, retry_safe, again, attempts).await)
+            }
+            Err(e) => {
+                tracing::debug!(operation = name, "re-authentication failed");
+                if !e.is_unauthorized() {
+                    context::stash_error(e);
+                }
+                None
+            }
+        }
     }
 }

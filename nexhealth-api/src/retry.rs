@@ -21,25 +21,24 @@ fn is_retryable_error(error: &reqwest::Error) -> bool {
         || error.is_decode()
 }
 
-/// Executes `request`, reading its body into memory (at most `max_body`
-/// bytes) when another attempt may follow, so that a body cut off mid-way
-/// can be retried. On a last attempt whose body announces an acceptable
-/// length, the response is handed on unread: progenitor reads it once.
-async fn execute_buffered(
-    http: &reqwest::Client,
-    request: reqwest::Request,
-    operation: &'static str,
-    max_body: usize,
-    last_attempt: bool,
-) -> reqwest::Result<reqwest::Response> {
-    let mut response = http.execute(request).await?;
-    if last_attempt
+/// Whether a response can be handed on unread: on a last attempt whose body
+/// announces an acceptable length, progenitor reads it once. Otherwise the
+/// body is read ahead ([`read_ahead`]) so that one cut off mid-way can be
+/// retried like any other transport failure.
+fn hand_on_unread(response: &reqwest::Response, max_body: usize, last_attempt: bool) -> bool {
+    last_attempt
         && response
             .content_length()
             .is_some_and(|len| len <= max_body as u64)
-    {
-        return Ok(response);
-    }
+}
+
+/// Reads the body of `response` into memory (at most `max_body` bytes) and
+/// hands back a response that serves it from there.
+async fn read_ahead(
+    mut response: reqwest::Response,
+    operation: &'static str,
+    max_body: usize,
+) -> reqwest::Result<reqwest::Response> {
     let status = response.status();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());
@@ -92,24 +91,26 @@ pub(crate) async fn send(
     mut request: reqwest::Request,
     attempts: &mut u32,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut delays = policy.delays();
+    // Built on the first retry: most calls never need it.
+    let mut delays = None;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
         let spare = if may_retry { request.try_clone() } else { None };
         if let Some(limiter) = &state.limiter {
-            limiter.ready().await;
+            Box::pin(limiter.ready()).await;
         }
         let started = std::time::Instant::now();
-        let outcome = execute_buffered(
-            http,
-            request,
-            operation,
-            state.max_body_bytes,
-            spare.is_none(),
-        )
-        .await;
+        let outcome = match http.execute(request).await {
+            Ok(response) if !hand_on_unread(&response, state.max_body_bytes, spare.is_none()) => {
+                // Boxed: kept inline, the body-reading state would be copied
+                // along with every call's future, including those that never
+                // read ahead.
+                Box::pin(read_ahead(response, operation, state.max_body_bytes)).await
+            }
+            outcome => outcome,
+        };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         *attempts += 1;
         let wait = match &outcome {
@@ -122,8 +123,11 @@ pub(crate) async fn send(
                 }
                 match crate::error::retry_after(response.headers()) {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
-                    Some(asked) => delays.next().map(|_| asked),
-                    None => delays.next(),
+                    Some(asked) => delays
+                        .get_or_insert_with(|| policy.delays())
+                        .next()
+                        .map(|_| asked),
+                    None => delays.get_or_insert_with(|| policy.delays()).next(),
                 }
             }
             Err(error) => {
@@ -137,7 +141,7 @@ pub(crate) async fn send(
                 if !is_retryable_error(error) {
                     return outcome;
                 }
-                delays.next()
+                delays.get_or_insert_with(|| policy.delays()).next()
             }
         };
         match (spare, wait) {
@@ -148,7 +152,7 @@ pub(crate) async fn send(
                     wait_ms = wait.as_millis() as u64,
                     "retrying"
                 );
-                tokio::time::sleep(wait).await;
+                Box::pin(tokio::time::sleep(wait)).await;
                 request = next;
             }
             _ => return outcome,

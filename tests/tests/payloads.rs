@@ -150,3 +150,43 @@ async fn error_bodies_of_any_shape_keep_the_status() {
         assert!(error.is_forbidden(), "{body}: {error}");
     }
 }
+
+#[tokio::test]
+async fn a_success_keeps_its_status_headers_and_envelope_fields() {
+    let h = Harness::start().await;
+    h.auth();
+    let mut body = serde_json::to_value(payloads::locations()).unwrap();
+    body["count"] = json!(7);
+    body["description"] = json!("ignored parameter: foo");
+    h.server.mock(|when, then| {
+        when.method(GET).path("/locations");
+        then.status(200)
+            .header("x-request-id", "req-42")
+            .json_body(body);
+    });
+    let (client, fallback) = h.client();
+    let response = client.get_locations().await.unwrap();
+    fallback.assert_calls(0);
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "req-42");
+    assert_eq!(response.count(), Some(7));
+    assert_eq!(response.warnings(), ["ignored parameter: foo"]);
+    let debug = format!("{response:?}");
+    let name = institutions_name(&response);
+    assert!(
+        debug.contains("status: 200") && !debug.contains(&name),
+        "{debug}"
+    );
+    let (institutions, meta) = response.into_parts();
+    assert_eq!(meta.count, Some(7));
+    assert!(!institutions.is_empty());
+}
+
+fn institutions_name(
+    response: &nexhealth_api::Response<Vec<nexhealth_api::types::InstitutionLocations>>,
+) -> String {
+    response[0].locations[0]
+        .name
+        .clone()
+        .expect("the spec example names its location")
+}
