@@ -314,6 +314,197 @@ fn sdk_client(base: &str) -> Client {
         .unwrap()
 }
 
+// ---- paired, interleaved timing ----------------------------------------------
+//
+// Criterion times one side, then the other; on a shared virtual machine the
+// speed of loopback round trips drifts by more than the difference being
+// measured. The paired rounds below time both sides back to back, the side
+// going first alternating, and keep the ratio of each round: drift then hits
+// both sides of a ratio alike.
+
+/// CPU time used by the calling thread. The client runtime is current-thread,
+/// so this is all of the client's work (reqwest's connection tasks included)
+/// and none of the server's or of waiting for the scheduler.
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec and the clock id is a constant of this platform.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is available");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Wall and client CPU time of one run.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// One round: a run of each side.
+struct Round {
+    sdk: Timing,
+    baseline: Timing,
+}
+
+async fn timed(f: &impl AsyncFn()) -> Timing {
+    let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
+    f().await;
+    Timing {
+        wall: wall.elapsed(),
+        cpu: thread_cpu() - cpu,
+    }
+}
+
+/// Quartiles of a sample.
+fn quartiles(mut xs: Vec<f64>) -> serde_json::Value {
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    serde_json::json!({"q1": at(0.25), "median": at(0.5), "q3": at(0.75)})
+}
+
+/// `rounds` rounds of one run of each side, back to back, alternating which
+/// goes first. Each run makes `calls` calls. Returns SDK / baseline ratios of
+/// wall time and of client CPU time (quartiles over the rounds) and the
+/// median time per call of each side.
+async fn paired(
+    rounds: usize,
+    calls: usize,
+    sdk: impl AsyncFn(),
+    baseline: impl AsyncFn(),
+) -> serde_json::Value {
+    // One unmeasured run each: connections open, caches warm.
+    sdk().await;
+    baseline().await;
+    let mut runs = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        runs.push(if round % 2 == 0 {
+            let sdk = timed(&sdk).await;
+            Round {
+                sdk,
+                baseline: timed(&baseline).await,
+            }
+        } else {
+            let baseline = timed(&baseline).await;
+            Round {
+                sdk: timed(&sdk).await,
+                baseline,
+            }
+        });
+    }
+    let ratio = |of: fn(Timing) -> Duration| {
+        quartiles(
+            runs.iter()
+                .map(|r| of(r.sdk).as_secs_f64() / of(r.baseline).as_secs_f64())
+                .collect(),
+        )
+    };
+    let per_call_us = |of: fn(&Round) -> Duration| {
+        quartiles(
+            runs.iter()
+                .map(|r| of(r).as_secs_f64() * 1e6 / calls as f64)
+                .collect(),
+        )["median"]
+            .clone()
+    };
+    serde_json::json!({
+        "rounds": rounds,
+        "calls_per_run": calls,
+        "wall_ratio": ratio(|t| t.wall),
+        "cpu_ratio": ratio(|t| t.cpu),
+        "sdk_wall_us": per_call_us(|r| r.sdk.wall),
+        "baseline_wall_us": per_call_us(|r| r.baseline.wall),
+        "sdk_cpu_us": per_call_us(|r| r.sdk.cpu),
+        "baseline_cpu_us": per_call_us(|r| r.baseline.cpu),
+    })
+}
+
+/// Paired rounds for every per-call and throughput case; see [`paired`].
+fn paired_rounds(_: &mut Criterion) {
+    // Criterion's name filter does not reach this function: run it when no
+    // filter is given or when the filter names it.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "paired".contains(f.as_str())) {
+        return;
+    }
+    let rt = client_runtime();
+    let server = start_server();
+    let sdk = sdk_client(&server.base);
+    let baseline = rt.block_on(Baseline::new(&server.base));
+    let mut results = serde_json::Map::new();
+    rt.block_on(async {
+        let id = paired(
+            200,
+            50,
+            async || {
+                for _ in 0..50 {
+                    sdk.get_locations_id().id(7).await.unwrap();
+                }
+            },
+            async || {
+                for _ in 0..50 {
+                    baseline.get::<Location>("/locations/7", &[]).await;
+                }
+            },
+        )
+        .await;
+        results.insert("get_location".into(), id);
+        for (n, rounds, calls) in [(1usize, 200, 50), (100, 100, 10), (10_000, 20, 1)] {
+            let subdomain = format!("n{n}");
+            let subdomain = subdomain.as_str();
+            let value = paired(
+                rounds,
+                calls,
+                async || {
+                    for _ in 0..calls {
+                        sdk.get_locations().subdomain(subdomain).await.unwrap();
+                    }
+                },
+                async || {
+                    for _ in 0..calls {
+                        baseline
+                            .get::<Vec<Institution>>("/locations", &[("subdomain", subdomain)])
+                            .await;
+                    }
+                },
+            )
+            .await;
+            results.insert(format!("get_locations_{n}"), value);
+        }
+        for concurrency in [1usize, 16, 64] {
+            const CALLS: usize = 2_000;
+            let value = paired(
+                20,
+                CALLS,
+                async || {
+                    futures::stream::iter(0..CALLS)
+                        .map(|_| async { sdk.get_locations_id().id(7).await.unwrap().id })
+                        .buffer_unordered(concurrency)
+                        .count()
+                        .await;
+                },
+                async || {
+                    futures::stream::iter(0..CALLS)
+                        .map(|_| async {
+                            baseline.get::<Location>("/locations/7", &[]).await.data.id
+                        })
+                        .buffer_unordered(concurrency)
+                        .count()
+                        .await;
+                },
+            )
+            .await;
+            results.insert(format!("throughput_c{concurrency}"), value);
+        }
+    });
+    record("paired", serde_json::Value::Object(results));
+}
+
 // ---- the benchmarks --------------------------------------------------------
 
 fn extras_path() -> std::path::PathBuf {
@@ -514,5 +705,5 @@ fn decode(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, per_call, throughput, auth, decode);
+criterion_group!(benches, per_call, throughput, paired_rounds, auth, decode);
 criterion_main!(benches);

@@ -236,6 +236,33 @@ pub fn report() -> Result<String, String> {
         ));
     }
     md.push_str("\nConnections are counted at the server over all of criterion's iterations of that benchmark: a handful means the pool was reused for every call.\n");
+    if let Some(paired) = extras.get("paired").and_then(Value::as_object) {
+        md.push_str(PAIRED_INTRO);
+        md.push_str("| case | rounds × calls per side | wall time, SDK / baseline: median (quartiles) | client CPU per call, SDK / baseline | client CPU, SDK / baseline: median (quartiles) |\n|---|---|---|---|---|\n");
+        for (key, label) in PAIRED_CASES {
+            let Some(case) = paired.get(*key) else {
+                continue;
+            };
+            let quart = |name: &str| {
+                let q = &case[name];
+                format!(
+                    "**{:.3}** ({:.3}–{:.3})",
+                    q["median"].as_f64().unwrap_or(f64::NAN),
+                    q["q1"].as_f64().unwrap_or(f64::NAN),
+                    q["q3"].as_f64().unwrap_or(f64::NAN)
+                )
+            };
+            md.push_str(&format!(
+                "| {label} | {} × {} | {} | {:.1} µs / {:.1} µs | {} |\n",
+                case["rounds"],
+                case["calls_per_run"],
+                quart("wall_ratio"),
+                case["sdk_cpu_us"].as_f64().unwrap_or(f64::NAN),
+                case["baseline_cpu_us"].as_f64().unwrap_or(f64::NAN),
+                quart("cpu_ratio"),
+            ));
+        }
+    }
     md.push_str("\n## 3. Authentication\n\n");
     md.push_str(&format!(
         "- 1,000 concurrent first calls on a fresh client caused **{}** `POST /authenticates` (the benchmark asserts exactly one).\n",
@@ -280,3 +307,24 @@ pub fn report() -> Result<String, String> {
     }
     Ok(md)
 }
+
+const PAIRED_INTRO: &str = "\n## 1–2 again, paired: both sides timed back to back\n\n\
+Criterion times one side and then the other; on this shared virtual machine the speed of a \
+loopback round trip drifts between the two by more than the difference measured. The \
+benchmark's `paired` rounds time a run of the SDK and a run of the baseline back to back \
+(the side going first alternating) and keep the ratio of each round, so that drift hits both \
+sides of a ratio alike. They also read the client thread's CPU clock \
+(`CLOCK_THREAD_CPUTIME_ID`; the client runtime is single-threaded, so this is all of the \
+client's work, reqwest's connection tasks included, and none of the server's): that ratio \
+is the SDK's own cost, free of scheduling noise. For the throughput rows a ratio below 1 \
+means more calls per second for the SDK.\n\n";
+
+const PAIRED_CASES: &[(&str, &str)] = &[
+    ("get_location", "GET /locations/{id}"),
+    ("get_locations_1", "GET /locations, 1 location"),
+    ("get_locations_100", "GET /locations, 100 locations"),
+    ("get_locations_10000", "GET /locations, 10,000 locations"),
+    ("throughput_c1", "GET /locations/{id}, concurrency 1"),
+    ("throughput_c16", "GET /locations/{id}, concurrency 16"),
+    ("throughput_c64", "GET /locations/{id}, concurrency 64"),
+];
