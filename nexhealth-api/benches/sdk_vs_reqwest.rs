@@ -2,19 +2,18 @@
 //! in the same run, on a fast loopback server. `cargo bench -p nexhealth-api`;
 //! `cargo xtask bench-report` turns the results into BENCHMARKS.md.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
-use nexhealth_api::mock::payloads;
-use nexhealth_api::{Client, RetryPolicy};
-use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use support::{
+    Baseline, Envelope, Institution, Location, client_runtime, locations_body, sdk_client,
+    start_server, thread_cpu,
+};
 
 // ---- peak-memory accounting ------------------------------------------------
 
@@ -45,275 +44,6 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, PEAK.load(Ordering::Relaxed) - base)
 }
 
-// ---- the hand-written baseline ----------------------------------------------
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Envelope<T> {
-    code: Option<bool>,
-    description: Option<serde_json::Value>,
-    error: Option<Vec<String>>,
-    count: Option<i32>,
-    data: T,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Institution {
-    id: i32,
-    name: Option<String>,
-    subdomain: String,
-    #[serde(default)]
-    locations: Vec<Location>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Specialty {
-    id: Option<i32>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Location {
-    id: i32,
-    name: Option<String>,
-    institution_id: Option<i32>,
-    street_address: Option<String>,
-    street_address_2: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    zip_code: Option<String>,
-    country_code: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    phone_number: Option<String>,
-    foreign_id: Option<String>,
-    foreign_id_type: Option<String>,
-    email: Option<String>,
-    tz: Option<String>,
-    last_sync_time: Option<String>,
-    insert_appt_client: Option<bool>,
-    map_by_operatory: Option<bool>,
-    appt_types_map_by_operatory: Option<bool>,
-    set_availability_by_operatory: Option<bool>,
-    inactive: Option<bool>,
-    wlogo: Option<String>,
-    weight: Option<i32>,
-    specialty: Option<Specialty>,
-}
-
-struct Baseline {
-    http: reqwest::Client,
-    base: String,
-    bearer: String,
-}
-
-impl Baseline {
-    async fn new(base: &str) -> Self {
-        nexhealth_api::ensure_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        #[derive(Deserialize)]
-        struct Token {
-            token: String,
-        }
-        let token: Envelope<Token> = http
-            .post(format!("{base}/authenticates"))
-            .header("accept", "application/vnd.Nexhealth+json;version=2")
-            .header("authorization", "bench-key")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Self {
-            http,
-            base: base.to_string(),
-            bearer: format!("Bearer {}", token.data.token),
-        }
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Envelope<T> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
-            .header("accept", "application/vnd.Nexhealth+json;version=2")
-            .header("authorization", &self.bearer)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-        let bytes = response.bytes().await.unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    }
-}
-
-// ---- a fast loopback server ------------------------------------------------
-
-struct Server {
-    base: String,
-    connections: Arc<AtomicUsize>,
-    authentications: Arc<AtomicUsize>,
-}
-
-fn http_response(status: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-/// `GET /locations?subdomain=nN` answers N locations; `GET /locations/7` one.
-fn routes() -> BTreeMap<String, Arc<Vec<u8>>> {
-    let mut routes = BTreeMap::new();
-    let token = serde_json::json!({"code": true, "data": {"token": nexhealth_api_token()}});
-    routes.insert(
-        "POST /authenticates".into(),
-        Arc::new(http_response("201 Created", token.to_string().as_bytes())),
-    );
-    routes.insert(
-        "GET /locations/7".into(),
-        Arc::new(http_response(
-            "200 OK",
-            &serde_json::to_vec(&payloads::location()).unwrap(),
-        )),
-    );
-    for n in [1usize, 100, 10_000] {
-        routes.insert(
-            format!("GET /locations?subdomain=n{n}"),
-            Arc::new(http_response("200 OK", &locations_body(n))),
-        );
-    }
-    routes
-}
-
-fn nexhealth_api_token() -> String {
-    use base64::Engine;
-    let claims = serde_json::json!({"iat": 1_700_000_000, "exp": 1_700_086_400});
-    format!(
-        "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string())
-    )
-}
-
-fn locations_body(n: usize) -> Vec<u8> {
-    let mut body = serde_json::to_value(payloads::locations()).unwrap();
-    let template = body["data"][0]["locations"][0].clone();
-    body["data"][0]["locations"] = (0..n)
-        .map(|i| {
-            let mut l = template.clone();
-            l["id"] = serde_json::json!(i);
-            l
-        })
-        .collect();
-    body["count"] = serde_json::json!(1);
-    serde_json::to_vec(&body).unwrap()
-}
-
-/// Starts the server on its own OS thread and runtime, so that it does not
-/// compete with the measured client for the client's scheduler.
-fn start_server() -> Server {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = serve().await;
-            tx.send(server).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-}
-
-async fn serve() -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let connections = Arc::new(AtomicUsize::new(0));
-    let authentications = Arc::new(AtomicUsize::new(0));
-    let routes = Arc::new(routes());
-    let (conns, auths) = (connections.clone(), authentications.clone());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            conns.fetch_add(1, Ordering::Relaxed);
-            let _ = stream.set_nodelay(true);
-            let (routes, auths) = (routes.clone(), auths.clone());
-            tokio::spawn(async move {
-                let mut buffer = Vec::with_capacity(4096);
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let end = loop {
-                        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buffer[..end]).to_string();
-                    buffer.drain(..end);
-                    let mut first = head.lines().next().unwrap_or("").split_whitespace();
-                    let key = format!(
-                        "{} {}",
-                        first.next().unwrap_or(""),
-                        first.next().unwrap_or("")
-                    );
-                    if key.starts_with("POST /authenticates") {
-                        auths.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let reply = routes
-                        .get(&key)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(http_response("404 Not Found", b"{}")));
-                    if stream.write_all(&reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Server {
-        base,
-        connections,
-        authentications,
-    }
-}
-
-/// The measured side runs on one thread; the server has the other core.
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn sdk_client(base: &str) -> Client {
-    Client::builder("bench-key")
-        .base_url(base)
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap()
-}
-
 // ---- paired, interleaved timing ----------------------------------------------
 //
 // Criterion times one side, then the other; on a shared virtual machine the
@@ -321,20 +51,6 @@ fn sdk_client(base: &str) -> Client {
 // measured. The paired rounds below time both sides back to back, the side
 // going first alternating, and keep the ratio of each round: drift then hits
 // both sides of a ratio alike.
-
-/// CPU time used by the calling thread. The client runtime is current-thread,
-/// so this is all of the client's work (reqwest's connection tasks included)
-/// and none of the server's or of waiting for the scheduler.
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec and the clock id is a constant of this platform.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is available");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
 
 /// Wall and client CPU time of one run.
 #[derive(Clone, Copy)]

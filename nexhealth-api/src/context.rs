@@ -18,15 +18,10 @@ tokio::task_local! {
 
 /// Runs `fut` with a fresh context and hands back what the hooks recorded.
 pub(crate) async fn scope<F: Future>(fut: F) -> (F::Output, CallContext) {
-    CALL.scope(CallContext::default(), async move {
-        let out = fut.await;
-        let ctx = CALL.with(|c| CallContext {
-            status: Cell::new(c.status.get()),
-            error: RefCell::new(c.error.borrow_mut().take()),
-        });
-        (out, ctx)
-    })
-    .await
+    let mut scoped = std::pin::pin!(CALL.scope(CallContext::default(), fut));
+    let out = scoped.as_mut().await;
+    let ctx = scoped.as_mut().take_value().unwrap_or_default();
+    (out, ctx)
 }
 
 pub(crate) fn record_status(status: u16) {
