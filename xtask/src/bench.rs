@@ -305,6 +305,8 @@ pub fn report() -> Result<String, String> {
         )),
         None => md.push_str("Not measured yet: run `cargo xtask build-cost`.\n"),
     }
+    // The analysis is written by hand; its figures name the commands that produce them.
+    md.push_str(include_str!("bench_analysis.md"));
     Ok(md)
 }
 
