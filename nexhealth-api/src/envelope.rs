@@ -121,40 +121,110 @@ impl<T> fmt::Debug for Response<T> {
 
 type ProgenitorResult<T> = Result<ResponseValue<T>, progenitor_client::Error<ErrorEnvelope>>;
 
+/// What `.await` on a request builder runs: the generated call, then the
+/// split of its envelope (or the mapping of its error) into ours.
+///
+/// A named future rather than a boxed `async` block: the success path needs
+/// no state of its own, so the result is handed on without another box.
+#[must_use = "futures do nothing unless awaited"]
+pub struct CallFuture<'a, T: Envelope> {
+    operation: &'static str,
+    state: CallState<'a, T>,
+}
+
+type Scoped<'a, T> = BoxFuture<'a, (ProgenitorResult<T>, context::CallContext)>;
+
+enum CallState<'a, T: Envelope> {
+    Sending(Scoped<'a, T>),
+    Converting(BoxFuture<'a, Error>),
+    Done,
+}
+
+impl<T: Envelope> fmt::Debug for CallFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallFuture")
+            .field("operation", &self.operation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: Envelope> Future for CallFuture<'a, T> {
+    type Output = Result<Response<T::Data>, Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let operation = self.operation;
+        loop {
+            match &mut self.state {
+                CallState::Sending(call) => {
+                    let Poll::Ready((result, ctx)) = call.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    match result {
+                        Ok(value) => {
+                            self.state = CallState::Done;
+                            return Poll::Ready(split::<T>(operation, value));
+                        }
+                        // Boxed: only the error path needs this state.
+                        Err(e) => {
+                            self.state =
+                                CallState::Converting(Box::pin(convert::<T>(operation, e, ctx)));
+                        }
+                    }
+                }
+                CallState::Converting(error) => {
+                    let Poll::Ready(error) = error.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    self.state = CallState::Done;
+                    return Poll::Ready(Err(error));
+                }
+                // A caller that polls again after the answer gets an error, not a panic.
+                CallState::Done => {
+                    return Poll::Ready(Err(Error::invalid_request(
+                        "the call's future was polled after it completed",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Takes the envelope out and keeps status and headers in place.
+fn split<T: Envelope>(
+    operation: &'static str,
+    value: ResponseValue<T>,
+) -> Result<Response<T::Data>, Error> {
+    let mut parts = None;
+    let head = value
+        .map(|envelope: T| parts = Some(envelope.into_parts()))
+        .unwrap_or_else(|never: std::convert::Infallible| match never {});
+    match parts {
+        Some((data, meta)) => Ok(Response { data, meta, head }),
+        // `map` always calls its closure; no panic if that ever changes.
+        None => Err(Error::InvalidResponse {
+            operation,
+            status: Some(head.status().as_u16()),
+            field: None,
+            reason: "the envelope could not be taken out".into(),
+        }),
+    }
+}
+
 /// Runs one generated call and turns its result into ours.
 #[doc(hidden)]
-pub fn run<'a, T, F>(
-    operation: &'static str,
-    call: F,
-) -> BoxFuture<'a, Result<Response<T::Data>, Error>>
+pub fn run<'a, T, F>(operation: &'static str, call: F) -> CallFuture<'a, T>
 where
     T: Envelope,
     F: Future<Output = ProgenitorResult<T>> + Send + 'a,
 {
-    Box::pin(async move {
-        let (result, ctx) = context::scope(call).await;
-        match result {
-            Ok(value) => {
-                // Takes the envelope out and keeps status and headers in place.
-                let mut parts = None;
-                let head = value
-                    .map(|envelope: T| parts = Some(envelope.into_parts()))
-                    .unwrap_or_else(|never: std::convert::Infallible| match never {});
-                match parts {
-                    Some((data, meta)) => Ok(Response { data, meta, head }),
-                    // `map` always calls its closure; no panic if that ever changes.
-                    None => Err(Error::InvalidResponse {
-                        operation,
-                        status: Some(head.status().as_u16()),
-                        field: None,
-                        reason: "the envelope could not be taken out".into(),
-                    }),
-                }
-            }
-            // Boxed: the error path's state would otherwise enlarge every call's future.
-            Err(e) => Err(Box::pin(convert::<T>(operation, e, ctx)).await),
-        }
-    })
+    CallFuture {
+        operation,
+        state: CallState::Sending(Box::pin(context::scope(call))),
+    }
 }
 
 async fn convert<T: Envelope>(
@@ -271,10 +341,10 @@ macro_rules! impl_into_future {
                 $crate::Response<<$crate::types::$envelope as $crate::envelope::Envelope>::Data>,
                 $crate::Error,
             >;
-            type IntoFuture = ::futures::future::BoxFuture<'a, Self::Output>;
+            type IntoFuture = $crate::CallFuture<'a, $crate::types::$envelope>;
             fn into_future(self) -> Self::IntoFuture {
                 // Boxed at once: the generated future is large, and moving it
-                // by value through the wrappers below would copy it each time.
+                // by value into the wrappers would copy it each time.
                 $crate::envelope::run::<$crate::types::$envelope, _>(
                     $operation,
                     ::std::boxed::Box::pin(self.send()),

@@ -35,7 +35,7 @@ pub use client::{
     DEFAULT_TIMEOUT, ensure_crypto_provider,
 };
 pub use directory::LocationDirectory;
-pub use envelope::{Envelope, EnvelopeMeta, Response};
+pub use envelope::{CallFuture, Envelope, EnvelopeMeta, Response};
 pub use error::{ApiError, Error};
 pub use generated::{Client, builder, types};
 pub use pages::OnboardingQuery;

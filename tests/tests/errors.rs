@@ -346,3 +346,20 @@ async fn an_unexpected_request_fails_naming_it() {
     assert_eq!(error.messages(), ["no mock matched GET /locations/12345"]);
     fallback.assert_calls(1);
 }
+
+#[tokio::test]
+async fn polling_a_finished_call_again_is_an_error_not_a_panic() {
+    let h = Harness::start().await;
+    h.auth();
+    let location = h.server.mock(|when, then| {
+        when.method(GET).path("/locations/7");
+        then.status(200).json_body_obj(&payloads::location());
+    });
+    let (client, fallback) = h.client();
+    let mut call = std::future::IntoFuture::into_future(client.get_locations_id().id(7));
+    assert_eq!((&mut call).await.unwrap().id, 7);
+    let again = (&mut call).await.unwrap_err();
+    assert!(again.is_invalid_request(), "{again}");
+    location.assert_calls(1);
+    fallback.assert_calls(0);
+}
