@@ -113,6 +113,7 @@ pub(crate) async fn send(
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         *attempts += 1;
+        let mut next_delay = || delays.get_or_insert_with(|| policy.delays()).next();
         let wait = match &outcome {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -123,11 +124,8 @@ pub(crate) async fn send(
                 }
                 match crate::error::retry_after(response.headers()) {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
-                    Some(asked) => delays
-                        .get_or_insert_with(|| policy.delays())
-                        .next()
-                        .map(|_| asked),
-                    None => delays.get_or_insert_with(|| policy.delays()).next(),
+                    Some(asked) => next_delay().map(|_| asked),
+                    None => next_delay(),
                 }
             }
             Err(error) => {
@@ -141,7 +139,7 @@ pub(crate) async fn send(
                 if !is_retryable_error(error) {
                     return outcome;
                 }
-                delays.get_or_insert_with(|| policy.delays()).next()
+                next_delay()
             }
         };
         match (spare, wait) {
