@@ -77,6 +77,25 @@ pub mod payloads {
     pub fn locations() -> types::LocationListResponse {
         known("getLocations", 200)
     }
+    /// `GET /locations` 200 holding `n` locations, for size and load tests: the
+    /// example's first institution with `n` copies of its first location, ids
+    /// `0..n`, and `count` 1.
+    pub fn locations_with(n: usize) -> types::LocationListResponse {
+        let mut body = locations();
+        body.data.truncate(1);
+        for institution in &mut body.data {
+            let template = institution.locations.swap_remove(0);
+            institution.locations = (0..)
+                .take(n)
+                .map(|id| types::Location {
+                    id,
+                    ..template.clone()
+                })
+                .collect();
+        }
+        body.count = Some(1);
+        body
+    }
     /// `GET /locations/{id}` 200.
     pub fn location() -> types::LocationResponse {
         known("getLocationsId", 200)

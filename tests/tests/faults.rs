@@ -131,19 +131,11 @@ async fn malformed_truncated_and_huge_json_are_invalid_responses_without_retry()
 
 #[tokio::test]
 async fn a_very_large_valid_answer_decodes() {
-    let mut body = serde_json::to_value(payloads::locations()).unwrap();
-    let template = body["data"][0]["locations"][0].clone();
-    let many: Vec<_> = (0..20_000)
-        .map(|i| {
-            let mut l = template.clone();
-            l["id"] = serde_json::json!(i);
-            l
-        })
-        .collect();
-    body["data"][0]["locations"] = serde_json::Value::Array(many);
+    let body = payloads::locations_with(20_000);
     let server = server(move |_, _| Reply::json(200, &body)).await;
     let institutions = client(&server).get_locations().await.unwrap();
     assert_eq!(institutions[0].locations.len(), 20_000);
+    assert_eq!(institutions[0].locations[19_999].id, 19_999);
     assert_eq!(server.count("GET", "/locations"), 1);
 }
 

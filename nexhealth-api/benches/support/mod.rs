@@ -182,17 +182,7 @@ pub fn nexhealth_api_token() -> String {
 }
 
 pub fn locations_body(n: usize) -> Vec<u8> {
-    let mut body = serde_json::to_value(payloads::locations()).unwrap();
-    let template = body["data"][0]["locations"][0].clone();
-    body["data"][0]["locations"] = (0..n)
-        .map(|i| {
-            let mut l = template.clone();
-            l["id"] = serde_json::json!(i);
-            l
-        })
-        .collect();
-    body["count"] = serde_json::json!(1);
-    serde_json::to_vec(&body).unwrap()
+    serde_json::to_vec(&payloads::locations_with(n)).unwrap()
 }
 
 /// Starts the server on its own OS thread and runtime, so that it does not
