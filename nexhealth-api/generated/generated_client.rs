@@ -4732,7 +4732,7 @@ Version: v20240412*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::state::ClientState,
+    pub(crate) inner: crate::ClientState,
 }
 impl Client {
     /// Create a new client.
@@ -4740,7 +4740,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::state::ClientState) -> Self {
+    pub fn new(baseurl: &str, inner: crate::ClientState) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -4759,7 +4759,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::state::ClientState,
+        inner: crate::ClientState,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -4768,7 +4768,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::state::ClientState> for Client {
+impl ClientInfo<crate::ClientState> for Client {
     fn api_version() -> &'static str {
         "v20240412"
     }
@@ -4778,7 +4778,7 @@ impl ClientInfo<crate::state::ClientState> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::state::ClientState {
+    fn inner(&self) -> &crate::ClientState {
         &self.inner
     }
 }
@@ -4786,7 +4786,7 @@ const _: () = {
     #[allow(dead_code)]
     fn assert_client_hooks()
     where
-        Client: ClientHooks<crate::state::ClientState>,
+        Client: ClientHooks<crate::ClientState>,
     {}
 };
 impl Client {

@@ -527,42 +527,46 @@ pub const EXAMPLES: &[(&str, u16, &str)] = &[
         "{\"code\":false,\"data\":null,\"description\":\"Internal server error\",\"error\":[]}",
     ),
 ];
-crate::envelope::impl_envelope!(AuthenticateResponse => crate ::types::AuthToken);
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_envelope!(AuthenticateResponse => crate ::types::AuthToken);
+crate::api::envelope::impl_into_future!(
     PostAuthenticates => AuthenticateResponse, "postAuthenticates"
 );
-crate::envelope::impl_envelope!(
+crate::api::envelope::impl_envelope!(
     InstitutionListResponse => ::std::vec::Vec < crate ::types::Institution >
 );
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_into_future!(
     GetInstitutions => InstitutionListResponse, "getInstitutions"
 );
-crate::envelope::impl_envelope!(InstitutionResponse => crate ::types::Institution);
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_envelope!(InstitutionResponse => crate ::types::Institution);
+crate::api::envelope::impl_into_future!(
     GetInstitutionsId => InstitutionResponse, "getInstitutionsId"
 );
-crate::envelope::impl_envelope!(
+crate::api::envelope::impl_envelope!(
     LocationListResponse => ::std::vec::Vec < crate ::types::InstitutionLocations >
 );
-crate::envelope::impl_into_future!(GetLocations => LocationListResponse, "getLocations");
-crate::envelope::impl_envelope!(LocationResponse => crate ::types::Location);
-crate::envelope::impl_into_future!(GetLocationsId => LocationResponse, "getLocationsId");
-crate::envelope::impl_envelope!(
+crate::api::envelope::impl_into_future!(
+    GetLocations => LocationListResponse, "getLocations"
+);
+crate::api::envelope::impl_envelope!(LocationResponse => crate ::types::Location);
+crate::api::envelope::impl_into_future!(
+    GetLocationsId => LocationResponse, "getLocationsId"
+);
+crate::api::envelope::impl_envelope!(
     OnboardingListResponse => ::std::vec::Vec < crate ::types::Onboarding >
 );
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_into_future!(
     GetOnboardings => OnboardingListResponse, "getOnboardings"
 );
-crate::envelope::impl_envelope!(OnboardingResponse => crate ::types::Onboarding);
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_envelope!(OnboardingResponse => crate ::types::Onboarding);
+crate::api::envelope::impl_into_future!(
     PostOnboardings => OnboardingResponse, "postOnboardings"
 );
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_into_future!(
     GetOnboardingsHashid => OnboardingResponse, "getOnboardingsHashid"
 );
-crate::envelope::impl_envelope!(
+crate::api::envelope::impl_envelope!(
     SyncStatusListResponse => ::std::vec::Vec < crate ::types::SyncStatus >
 );
-crate::envelope::impl_into_future!(
+crate::api::envelope::impl_into_future!(
     GetSyncStatus => SyncStatusListResponse, "getSyncStatus"
 );

@@ -1,44 +1,36 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod auth;
-mod call;
-mod client;
-mod context;
-pub mod directory;
-mod envelope;
-mod error;
-mod generated;
-pub mod headers;
-mod hooks;
+// The tree shows the layers: `transport` (one request on the wire), `api`
+// (the generated client and our types around it), `domain` (helpers built on
+// the API), `mock` (test support). Each layer's module says what goes there.
+mod api;
+mod domain;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
+mod transport;
+
 #[cfg(feature = "introspection")]
 #[doc(hidden)]
-pub mod introspect;
-pub mod onboarding;
-pub mod operations;
-mod pages;
-mod policy;
-mod retry;
-mod secret;
-mod state;
-pub mod sync_health;
-pub mod token;
+pub use api::introspect;
+pub use api::operations;
+pub use domain::{directory, onboarding, sync_health};
+pub use transport::{headers, token};
 
-#[cfg(feature = "mock")]
-pub mod mock;
-
-pub use auth::Session;
-pub use call::{CallExt, WithOptions};
-pub use client::{
+pub use api::call::{CallExt, WithOptions};
+pub use api::client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT, ensure_crypto_provider,
 };
+pub use api::envelope::{CallFuture, Envelope, EnvelopeMeta, Response};
+pub use api::error::{ApiError, Error};
+pub use api::generated::{Client, builder, types};
+pub use api::pages::OnboardingQuery;
 pub use directory::LocationDirectory;
-pub use envelope::{CallFuture, Envelope, EnvelopeMeta, Response};
-pub use error::{ApiError, Error};
-pub use generated::{Client, builder, types};
-pub use pages::OnboardingQuery;
-pub use policy::{CallOptions, RateLimit, RetryPolicy};
-pub use secret::ApiKey;
-pub use state::{ClientState, DEFAULT_MAX_BODY_BYTES};
+pub use transport::auth::Session;
+pub use transport::policy::{CallOptions, RateLimit, RetryPolicy};
+pub use transport::secret::ApiKey;
+pub use transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};

@@ -71,7 +71,7 @@ pub fn settings() -> GenerationSettings {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_inner_type("crate::state::ClientState".parse().expect("valid path"))
+        .with_inner_type("crate::ClientState".parse().expect("valid path"))
         .with_hooks(HooksMode::Expected)
         .with_derive("schemars::JsonSchema")
         .with_derive("PartialEq");

@@ -160,10 +160,10 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
         let schema_ident = format_ident!("{}", schema);
         if envelopes.insert(schema.clone()) {
             let data = data_type(spec, &schema)?;
-            glue.push(quote!(crate::envelope::impl_envelope!(#schema_ident => #data);));
+            glue.push(quote!(crate::api::envelope::impl_envelope!(#schema_ident => #data);));
         }
         let builder = format_ident!("{}", pascal(id));
-        glue.push(quote!(crate::envelope::impl_into_future!(#builder => #schema_ident, #id);));
+        glue.push(quote!(crate::api::envelope::impl_into_future!(#builder => #schema_ident, #id);));
     }
     let schema_names: Vec<&String> = spec
         .pointer("/components/schemas")

@@ -1,4 +1,4 @@
-//! `cargo xtask generate` | `cargo xtask check`.
+//! `cargo xtask generate` | `check` | `package-check` | `build-cost` | `bench-report`.
 
 use std::process::ExitCode;
 
@@ -31,6 +31,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some("package-check") => {
+            let mut options = xtask::package::Options::repo();
+            options.allow_dirty = args.iter().any(|a| a == "--allow-dirty");
+            match xtask::package::check(&options) {
+                Ok(report) => {
+                    for (name, files) in &report.packages {
+                        println!("packaged {name} ({files} files)");
+                    }
+                    for (setup, line) in &report.consumers {
+                        println!("consumer `{setup}`: {line}");
+                    }
+                    println!(
+                        "package-check: the packaged crates build and run in every set-up ({:.0} s)",
+                        report.elapsed.as_secs_f64()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    eprintln!(
+                        "cargo xtask package-check: the packaged crates would not work for a user"
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("build-cost") => match xtask::bench::build_cost() {
             Ok(result) => {
                 println!("{result:#}");
@@ -57,6 +83,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "       cargo xtask check         spec valid, generated code current, examples, types, contract tests"
+            );
+            eprintln!(
+                "       cargo xtask package-check [--allow-dirty]  package the crates, build and run consumers of them"
             );
             eprintln!(
                 "       cargo xtask build-cost    clean builds with and without progenitor, rebuild after a spec edit"

@@ -29,7 +29,7 @@ pub use generated_httpmock::{MockServerExt, operations};
 
 use httpmock::MockServer;
 
-use crate::operations::OPERATIONS;
+use crate::api::operations::OPERATIONS;
 
 pub mod payloads {
     //! The spec's examples, decoded into the generated types.
@@ -39,7 +39,7 @@ pub mod payloads {
 
     use serde::de::DeserializeOwned;
 
-    use crate::operations::EXAMPLES;
+    use crate::api::operations::EXAMPLES;
     use crate::types;
 
     /// The example JSON for `operation` (spec id) and `status` (0 for the request body).
@@ -122,7 +122,7 @@ pub mod payloads {
     }
     /// The spec's error envelope for `status` (400, 401, 403, 404, 429 or 500).
     pub fn error(status: u16) -> types::ErrorEnvelope {
-        let operation = crate::operations::OPERATIONS
+        let operation = crate::api::operations::OPERATIONS
             .iter()
             .find(|op| op.error_statuses.contains(&status))
             .map_or("", |op| op.id);

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use crate::error::{ApiError, Error};
-use crate::headers::VENDOR_ACCEPT;
-use crate::retry;
-use crate::secret::ApiKey;
-use crate::state::ClientState;
-use crate::token;
+use crate::api::error::{ApiError, Error};
+use crate::transport::headers::VENDOR_ACCEPT;
+use crate::transport::policy::RetryPolicy;
+use crate::transport::retry;
+use crate::transport::retry::Limits;
+use crate::transport::secret::ApiKey;
+use crate::transport::token;
 use crate::types::{AuthenticateResponse, ErrorEnvelope};
 
 const AUTH_OPERATION: &str = "postAuthenticates";
@@ -102,40 +103,52 @@ impl Session {
     }
 }
 
-impl ClientState {
+/// How the token exchange itself is sent: the client's retry policy and limits.
+#[derive(Clone, Copy)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) retry: &'a RetryPolicy,
+    pub(crate) limits: Limits<'a>,
+}
+
+impl Session {
     /// The `Authorization` value to send, authenticating first if needed.
     /// Concurrent callers wait for one exchange instead of starting their own.
-    pub(crate) async fn bearer(&self, http: &reqwest::Client) -> Result<HeaderValue, Error> {
-        if let Some(header) = self.session.fresh_header() {
+    pub(crate) async fn bearer(&self, exchange: Exchange<'_>) -> Result<HeaderValue, Error> {
+        if let Some(header) = self.fresh_header() {
             return Ok(header);
         }
         // Boxed: the exchange is a whole request, and kept inline its state
         // would be copied along with every call's future, though it runs
         // about once an hour.
-        Box::pin(self.refresh_bearer(http)).await
+        Box::pin(self.refresh_bearer(exchange)).await
     }
 
-    async fn refresh_bearer(&self, http: &reqwest::Client) -> Result<HeaderValue, Error> {
-        let _guard = self.session.0.refresh.lock().await;
-        if let Some(header) = self.session.fresh_header() {
+    async fn refresh_bearer(&self, exchange: Exchange<'_>) -> Result<HeaderValue, Error> {
+        let _guard = self.0.refresh.lock().await;
+        if let Some(header) = self.fresh_header() {
             return Ok(header);
         }
-        let cached = self.authenticate(http).await?;
+        let cached = self.authenticate(exchange).await?;
         let header = cached.header.clone();
-        if let Ok(mut slot) = self.session.0.cached.write() {
+        if let Ok(mut slot) = self.0.cached.write() {
             *slot = Some(cached);
         }
         Ok(header)
     }
 
-    async fn authenticate(&self, http: &reqwest::Client) -> Result<Cached, Error> {
-        let key = self.session.key_header()?;
-        let url = self.session.0.base.join("authenticates").map_err(|_| {
+    async fn authenticate(&self, exchange: Exchange<'_>) -> Result<Cached, Error> {
+        let Exchange {
+            http,
+            retry: policy,
+            limits,
+        } = exchange;
+        let key = self.key_header()?;
+        let url = self.0.base.join("authenticates").map_err(|_| {
             Error::invalid_request("the base URL cannot be joined with /authenticates")
         })?;
         let asked_at = Instant::now();
-        self.session
-            .0
+        self.0
             .authentications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let request = http
@@ -147,9 +160,9 @@ impl ClientState {
         let mut attempts = 0;
         let response = retry::send(
             http,
-            self,
+            limits,
             AUTH_OPERATION,
-            &self.retry,
+            policy,
             true,
             request,
             &mut attempts,
@@ -177,7 +190,7 @@ impl ClientState {
             )));
         }
         let envelope: AuthenticateResponse =
-            crate::error::decode(AUTH_OPERATION, Some(status.as_u16()), &body)?;
+            crate::api::error::decode(AUTH_OPERATION, Some(status.as_u16()), &body)?;
         let token = envelope.data.token;
         let invalid = |reason: &str| Error::InvalidResponse {
             operation: AUTH_OPERATION,

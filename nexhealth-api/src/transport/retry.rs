@@ -4,9 +4,18 @@
 
 use reqwest::StatusCode;
 
-use crate::policy::RetryPolicy;
-use crate::state::ClientState;
-use crate::{Error, context};
+use crate::Error;
+use crate::transport::context;
+use crate::transport::policy::{Limiter, RetryPolicy};
+
+/// What the loop reads from the client's settings besides the retry policy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits<'a> {
+    /// The rate limiter every attempt waits for, if the client has one.
+    pub(crate) limiter: Option<&'a Limiter>,
+    /// The largest body read.
+    pub(crate) max_body_bytes: usize,
+}
 
 /// Statuses worth another attempt of a call that is safe to repeat.
 pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
@@ -84,7 +93,7 @@ async fn read_ahead(
 /// repeated at all. Returns the last response or error.
 pub(crate) async fn send(
     http: &reqwest::Client,
-    state: &ClientState,
+    limits: Limits<'_>,
     operation: &'static str,
     policy: &RetryPolicy,
     retry_safe: bool,
@@ -98,16 +107,16 @@ pub(crate) async fn send(
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
         let spare = if may_retry { request.try_clone() } else { None };
-        if let Some(limiter) = &state.limiter {
+        if let Some(limiter) = &limits.limiter {
             Box::pin(limiter.ready()).await;
         }
         let started = std::time::Instant::now();
         let outcome = match http.execute(request).await {
-            Ok(response) if !hand_on_unread(&response, state.max_body_bytes, spare.is_none()) => {
+            Ok(response) if !hand_on_unread(&response, limits.max_body_bytes, spare.is_none()) => {
                 // Boxed: kept inline, the body-reading state would be copied
                 // along with every call's future, including those that never
                 // read ahead.
-                Box::pin(read_ahead(response, operation, state.max_body_bytes)).await
+                Box::pin(read_ahead(response, operation, limits.max_body_bytes)).await
             }
             outcome => outcome,
         };
@@ -122,7 +131,7 @@ pub(crate) async fn send(
                 if !is_retryable_status(response.status()) {
                     return outcome;
                 }
-                match crate::error::retry_after(response.headers()) {
+                match crate::api::error::retry_after(response.headers()) {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
                     Some(asked) => next_delay().map(|_| asked),
                     None => next_delay(),

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::context;
-use crate::error::{ApiError, Error, collect_messages, decode, describe_json_error};
+use crate::api::error::{ApiError, Error, collect_messages, decode, describe_json_error};
+use crate::transport::context;
 use crate::types::{ErrorEnvelope, Messages, PageInfo};
 
 /// A success envelope: `data` plus the envelope's other fields.
@@ -314,10 +314,10 @@ fn invalid_payload<T: Envelope>(
 /// Implements [`Envelope`] for a generated envelope type.
 macro_rules! impl_envelope {
     ($envelope:ident => $data:ty) => {
-        impl $crate::envelope::Envelope for $crate::types::$envelope {
+        impl $crate::api::envelope::Envelope for $crate::types::$envelope {
             type Data = $data;
-            fn into_parts(self) -> (Self::Data, $crate::envelope::EnvelopeMeta) {
-                let meta = $crate::envelope::EnvelopeMeta::from_fields(
+            fn into_parts(self) -> (Self::Data, $crate::api::envelope::EnvelopeMeta) {
+                let meta = $crate::api::envelope::EnvelopeMeta::from_fields(
                     self.code,
                     self.count,
                     self.page_info,
@@ -334,18 +334,20 @@ pub(crate) use impl_envelope;
 /// Makes a generated request builder awaitable: `client.get_locations().await?`.
 macro_rules! impl_into_future {
     ($builder:ident => $envelope:ident, $operation:literal) => {
-        impl $crate::call::Sealed for $crate::builder::$builder<'_> {}
+        impl $crate::api::call::Sealed for $crate::builder::$builder<'_> {}
 
         impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
             type Output = ::std::result::Result<
-                $crate::Response<<$crate::types::$envelope as $crate::envelope::Envelope>::Data>,
+                $crate::Response<
+                    <$crate::types::$envelope as $crate::api::envelope::Envelope>::Data,
+                >,
                 $crate::Error,
             >;
             type IntoFuture = $crate::CallFuture<'a, $crate::types::$envelope>;
             fn into_future(self) -> Self::IntoFuture {
                 // Boxed at once: the generated future is large, and moving it
                 // by value into the wrappers would copy it each time.
-                $crate::envelope::run::<$crate::types::$envelope, _>(
+                $crate::api::envelope::run::<$crate::types::$envelope, _>(
                     $operation,
                     ::std::boxed::Box::pin(self.send()),
                 )

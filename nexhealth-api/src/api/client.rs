@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::auth::Session;
-use crate::policy::{Limiter, RateLimit, RetryPolicy};
-use crate::secret::ApiKey;
-use crate::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
+use crate::transport::auth::Session;
+use crate::transport::policy::{Limiter, RateLimit, RetryPolicy};
+use crate::transport::secret::ApiKey;
+use crate::transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 use crate::{Client, Error};
 
 /// NexHealth's API host.

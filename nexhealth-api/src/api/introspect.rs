@@ -43,7 +43,7 @@ pub fn json_schema<T: schemars::JsonSchema>() -> serde_json::Value {
     serde_json::to_value(root).unwrap_or_default()
 }
 
-pub use crate::operations::SCHEMAS;
+pub use crate::api::operations::SCHEMAS;
 
 /// The per-call token check on its own: the cached bearer header, if fresh.
 /// For benchmarks.

@@ -9,9 +9,11 @@ use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
 use tracing::Instrument;
 
-use crate::operations::{self, Operation};
-use crate::state::ClientState;
-use crate::{Client, Error, call, context, headers, retry};
+use crate::api::call;
+use crate::api::operations::{self, Operation};
+use crate::transport::state::ClientState;
+use crate::transport::{context, headers, retry};
+use crate::{Client, Error};
 
 /// The token exchange: sent with the raw key, never retried after a 401.
 const AUTHENTICATE: &str = "postAuthenticates";
@@ -96,7 +98,7 @@ impl ClientHooks<ClientState> for Client {
             let mut attempts = 0;
             let mut result = retry::send(
                 http,
-                state,
+                state.limits(),
                 name,
                 &policy,
                 retry_safe,
@@ -167,7 +169,18 @@ impl Replay<'_> {
         match state.bearer(http).await {
             Ok(bearer) => {
                 again.headers_mut().insert(AUTHORIZATION, bearer);
-                Some(retry::send(http, state, name, policy, retry_safe, again, attempts).await)
+                Some(
+                    retry::send(
+                        http,
+                        state.limits(),
+                        name,
+                        policy,
+                        retry_safe,
+                        again,
+                        attempts,
+                    )
+                    .await,
+                )
             }
             Err(e) => {
                 tracing::debug!(operation = name, "re-authentication failed");

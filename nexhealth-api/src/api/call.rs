@@ -3,7 +3,7 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use crate::policy::{CallOptions, RetryPolicy};
+use crate::transport::policy::{CallOptions, RetryPolicy};
 
 tokio::task_local! {
     static OPTIONS: CallOptions;

@@ -1,0 +1,22 @@
+//! Transport: how one request reaches NexHealth and comes back.
+//!
+//! Everything here works on `reqwest` requests and knows nothing of
+//! institutions or locations: the credentials and the cached bearer token
+//! ([`auth`], [`token`], [`secret`]), NexHealth's headers ([`headers`]), the
+//! retry loop and the rate limit ([`retry`], [`policy`]), the state every
+//! clone of a client shares ([`state`]) and the per-call context that the
+//! progenitor hooks ([`hooks`]) fill in.
+//!
+//! Dependencies point one way: `hooks` → `retry` and `auth` → `policy`,
+//! `state` → `auth` and `policy`. A new transport concern (a shared rate-limit
+//! backend, say) is a new file here.
+
+pub(crate) mod auth;
+pub(crate) mod context;
+pub mod headers;
+pub(crate) mod hooks;
+pub(crate) mod policy;
+pub(crate) mod retry;
+pub(crate) mod secret;
+pub(crate) mod state;
+pub mod token;
