@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Prints the client thread's CPU time per call. Sides: `sdk` (`.await` on the
-//! builder), `send` (the generated `.send()` with the SDK's hooks) and
+//! builder), `send` (the generated `.progenitor_send()` with the SDK's hooks) and
 //! `baseline` (hand-written reqwest + serde). A second argument sets the
 //! number of calls (default 2,000); a run with two counts and the difference
 //! of the totals gives the cost of one call without the set-up.
@@ -38,7 +38,7 @@ fn main() {
                 "send" => sdk
                     .get_locations_id()
                     .id(7)
-                    .send()
+                    .progenitor_send()
                     .await
                     .ok()
                     .map(|r| r.into_inner().data.id),

@@ -322,7 +322,7 @@ fn throughput(c: &mut Criterion) {
                         .map(|_| async {
                             sdk.get_locations_id()
                                 .id(7)
-                                .send()
+                                .progenitor_send()
                                 .await
                                 .unwrap()
                                 .into_inner()

@@ -4735,28 +4735,13 @@ pub struct Client {
     pub(crate) inner: crate::ClientState,
 }
 impl Client {
-    /// Create a new client.
-    ///
-    /// `baseurl` is the base URL provided to the internal
-    /// `reqwest::Client`, and should include a scheme and hostname,
-    /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::ClientState) -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        let client = {
-            let dur = ::std::time::Duration::from_secs(15u64);
-            reqwest::ClientBuilder::new().connect_timeout(dur).timeout(dur)
-        };
-        #[cfg(target_arch = "wasm32")]
-        let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap(), inner)
-    }
     /// Construct a new client with an existing `reqwest::Client`,
     /// allowing more control over its configuration.
     ///
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new_with_client(
+    pub(crate) fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
         inner: crate::ClientState,
@@ -4801,10 +4786,11 @@ own `exp` claim is authoritative. The request has no body.
 Sends a `POST` request to `/authenticates`
 
 ```ignore
-let response = client.post_authenticates()
-    .send()
-    .await;
-```*/
+let answer = client.post_authenticates()
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn post_authenticates(&self) -> builder::PostAuthenticates<'_> {
         builder::PostAuthenticates::new(self)
     }
@@ -4817,10 +4803,11 @@ its locations. The list is not paginated; `count` is its length.
 Sends a `GET` request to `/institutions`
 
 ```ignore
-let response = client.get_institutions()
-    .send()
-    .await;
-```*/
+let answer = client.get_institutions()
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_institutions(&self) -> builder::GetInstitutions<'_> {
         builder::GetInstitutions::new(self)
     }
@@ -4831,11 +4818,12 @@ Sends a `GET` request to `/institutions/{id}`
 Arguments:
 - `id`: NexHealth's numeric id of the institution.
 ```ignore
-let response = client.get_institutions_id()
+let answer = client.get_institutions_id()
     .id(id)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_institutions_id(&self) -> builder::GetInstitutionsId<'_> {
         builder::GetInstitutionsId::new(self)
     }
@@ -4856,14 +4844,15 @@ Arguments:
 - `inactive`: Keep only locations whose `inactive` flag has this value.
 - `subdomain`: Restrict the answer to the institution with this subdomain. A subdomain the key cannot reach answers 403.
 ```ignore
-let response = client.get_locations()
+let answer = client.get_locations()
     .filter_by_subscription_feature(filter_by_subscription_feature)
     .foreign_id(foreign_id)
     .inactive(inactive)
     .subdomain(subdomain)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_locations(&self) -> builder::GetLocations<'_> {
         builder::GetLocations::new(self)
     }
@@ -4878,11 +4867,12 @@ Sends a `GET` request to `/locations/{id}`
 Arguments:
 - `id`: NexHealth's numeric id of the location.
 ```ignore
-let response = client.get_locations_id()
+let answer = client.get_locations_id()
     .id(id)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_locations_id(&self) -> builder::GetLocationsId<'_> {
         builder::GetLocationsId::new(self)
     }
@@ -4908,7 +4898,7 @@ operations; it is optional here only because the SDK adds `v3.0.0`
 itself when the caller does not choose a value.
 
 ```ignore
-let response = client.get_onboardings()
+let answer = client.get_onboardings()
     .end_cursor(end_cursor)
     .per_page(per_page)
     .sort(sort)
@@ -4916,9 +4906,10 @@ let response = client.get_onboardings()
     .status(status)
     .subdomain(subdomain)
     .nex_api_version(nex_api_version)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_onboardings(&self) -> builder::GetOnboardings<'_> {
         builder::GetOnboardings::new(self)
     }
@@ -4941,12 +4932,13 @@ itself when the caller does not choose a value.
 
 - `body`
 ```ignore
-let response = client.post_onboardings()
+let answer = client.post_onboardings()
     .nex_api_version(nex_api_version)
     .body(body)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn post_onboardings(&self) -> builder::PostOnboardings<'_> {
         builder::PostOnboardings::new(self)
     }
@@ -4963,12 +4955,13 @@ operations; it is optional here only because the SDK adds `v3.0.0`
 itself when the caller does not choose a value.
 
 ```ignore
-let response = client.get_onboardings_hashid()
+let answer = client.get_onboardings_hashid()
     .hashid(hashid)
     .nex_api_version(nex_api_version)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_onboardings_hashid(&self) -> builder::GetOnboardingsHashid<'_> {
         builder::GetOnboardingsHashid::new(self)
     }
@@ -4989,14 +4982,15 @@ Arguments:
 - `subdomain`: Restrict the answer to the syncs of this institution.
 - `write_status`: Keep only syncs whose write side is in this state.
 ```ignore
-let response = client.get_sync_status()
+let answer = client.get_sync_status()
     .location_ids(location_ids)
     .read_status(read_status)
     .subdomain(subdomain)
     .write_status(write_status)
-    .send()
-    .await;
-```*/
+    .await?;
+```
+
+Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
     pub fn get_sync_status(&self) -> builder::GetSyncStatus<'_> {
         builder::GetSyncStatus::new(self)
     }
@@ -5021,8 +5015,9 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self { client: client }
         }
-        ///Sends a `POST` request to `/authenticates`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::AuthenticateResponse>,
@@ -5093,8 +5088,9 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self { client: client }
         }
-        ///Sends a `GET` request to `/institutions`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::InstitutionListResponse>,
@@ -5171,15 +5167,16 @@ pub mod builder {
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i32>,
+            V: std::convert::Into<i32>,
         {
             self.id = value
                 .try_into()
                 .map_err(|_| "conversion to `i32` for id failed".to_string());
             self
         }
-        ///Sends a `GET` request to `/institutions/{id}`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::InstitutionResponse>,
@@ -5308,7 +5305,7 @@ pub mod builder {
         }
         pub fn inactive<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<bool>,
+            V: std::convert::Into<bool>,
         {
             self.inactive = value
                 .try_into()
@@ -5329,8 +5326,9 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/locations`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::LocationListResponse>,
@@ -5441,15 +5439,16 @@ pub mod builder {
         }
         pub fn id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<i32>,
+            V: std::convert::Into<i32>,
         {
             self.id = value
                 .try_into()
                 .map_err(|_| "conversion to `i32` for id failed".to_string());
             self
         }
-        ///Sends a `GET` request to `/locations/{id}`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::LocationResponse>,
@@ -5651,8 +5650,9 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/onboardings`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::OnboardingListResponse>,
@@ -5809,8 +5809,9 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        ///Sends a `POST` request to `/onboardings`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::OnboardingResponse>,
@@ -5944,8 +5945,9 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/onboardings/{hashid}`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::OnboardingResponse>,
@@ -6104,8 +6106,9 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/sync_status`
-        pub async fn send(
+        ///progenitor's call without nexhealth-api's answer types. `.await` the builder instead.
+        #[doc(hidden)]
+        pub async fn progenitor_send(
             self,
         ) -> Result<
             ResponseValue<types::SyncStatusListResponse>,

@@ -8,8 +8,10 @@ pub mod operations {
     //! its inner type with a call to `into_inner()`. This can
     //! be used to explicitly deviate from permitted values.
     use crate::*;
+    ///What a request must look like to match the mock of [`Client::post_authenticates`](crate::Client::post_authenticates).
     pub struct PostAuthenticatesWhen(::httpmock::When);
     impl PostAuthenticatesWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -17,18 +19,23 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/authenticates$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
     }
+    ///The answer of the mock of [`Client::post_authenticates`](crate::Client::post_authenticates).
     pub struct PostAuthenticatesThen(::httpmock::Then);
     impl PostAuthenticatesThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 201 with `value` as its JSON body.
         pub fn created(self, value: &types::AuthenticateResponse) -> Self {
             Self(
                 self
@@ -38,6 +45,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -47,6 +55,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -56,6 +65,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -65,9 +75,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_institutions`](crate::Client::get_institutions).
     pub struct GetInstitutionsWhen(::httpmock::When);
     impl GetInstitutionsWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -75,18 +92,23 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/institutions$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
     }
+    ///The answer of the mock of [`Client::get_institutions`](crate::Client::get_institutions).
     pub struct GetInstitutionsThen(::httpmock::Then);
     impl GetInstitutionsThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::InstitutionListResponse) -> Self {
             Self(
                 self
@@ -96,6 +118,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -105,6 +128,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -114,6 +138,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -123,9 +148,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_institutions_id`](crate::Client::get_institutions_id).
     pub struct GetInstitutionsIdWhen(::httpmock::When);
     impl GetInstitutionsIdWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -133,23 +165,29 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/institutions/[^/]*$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose path holds `value` as the `id` parameter.
         pub fn id(self, value: i32) -> Self {
             let re = regex::Regex::new(&format!("^/institutions/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
         }
     }
+    ///The answer of the mock of [`Client::get_institutions_id`](crate::Client::get_institutions_id).
     pub struct GetInstitutionsIdThen(::httpmock::Then);
     impl GetInstitutionsIdThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::InstitutionResponse) -> Self {
             Self(
                 self
@@ -159,6 +197,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -168,6 +207,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -177,6 +217,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 404 with `value` as its JSON body.
         pub fn not_found(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -186,6 +227,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -195,6 +237,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -204,9 +247,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_locations`](crate::Client::get_locations).
     pub struct GetLocationsWhen(::httpmock::When);
     impl GetLocationsWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -214,9 +264,11 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/locations$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose `filter_by_subscription_feature` query parameter is `value` (for a list, each element as one `filter_by_subscription_feature` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn filter_by_subscription_feature<T>(self, value: T) -> Self
         where
             T: Into<Option<types::SubscriptionFeature>>,
@@ -231,6 +283,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("filter_by_subscription_feature"))
             }
         }
+        ///Matches requests whose `foreign_id` query parameter is `value` (for a list, each element as one `foreign_id` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn foreign_id<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -241,6 +294,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("foreign_id"))
             }
         }
+        ///Matches requests whose `inactive` query parameter is `value` (for a list, each element as one `inactive` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn inactive<T>(self, value: T) -> Self
         where
             T: Into<Option<bool>>,
@@ -251,6 +305,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("inactive"))
             }
         }
+        ///Matches requests whose `subdomain` query parameter is `value` (for a list, each element as one `subdomain` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn subdomain<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -262,14 +317,18 @@ pub mod operations {
             }
         }
     }
+    ///The answer of the mock of [`Client::get_locations`](crate::Client::get_locations).
     pub struct GetLocationsThen(::httpmock::Then);
     impl GetLocationsThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::LocationListResponse) -> Self {
             Self(
                 self
@@ -279,6 +338,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -288,6 +348,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -297,6 +358,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -306,6 +368,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -315,6 +378,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -324,9 +388,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_locations_id`](crate::Client::get_locations_id).
     pub struct GetLocationsIdWhen(::httpmock::When);
     impl GetLocationsIdWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -334,23 +405,29 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/locations/[^/]*$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose path holds `value` as the `id` parameter.
         pub fn id(self, value: i32) -> Self {
             let re = regex::Regex::new(&format!("^/locations/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
         }
     }
+    ///The answer of the mock of [`Client::get_locations_id`](crate::Client::get_locations_id).
     pub struct GetLocationsIdThen(::httpmock::Then);
     impl GetLocationsIdThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::LocationResponse) -> Self {
             Self(
                 self
@@ -360,6 +437,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -369,6 +447,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -378,6 +457,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -387,6 +467,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 404 with `value` as its JSON body.
         pub fn not_found(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -396,6 +477,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -405,6 +487,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -414,9 +497,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_onboardings`](crate::Client::get_onboardings).
     pub struct GetOnboardingsWhen(::httpmock::When);
     impl GetOnboardingsWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -424,9 +514,11 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/onboardings$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose `end_cursor` query parameter is `value` (for a list, each element as one `end_cursor` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn end_cursor<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -437,6 +529,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("end_cursor"))
             }
         }
+        ///Matches requests whose `per_page` query parameter is `value` (for a list, each element as one `per_page` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn per_page<T>(self, value: T) -> Self
         where
             T: Into<Option<::std::num::NonZeroU32>>,
@@ -447,6 +540,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("per_page"))
             }
         }
+        ///Matches requests whose `sort` query parameter is `value` (for a list, each element as one `sort` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn sort<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -457,6 +551,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("sort"))
             }
         }
+        ///Matches requests whose `start_cursor` query parameter is `value` (for a list, each element as one `start_cursor` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn start_cursor<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -467,6 +562,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("start_cursor"))
             }
         }
+        ///Matches requests whose `status` query parameter is `value` (for a list, each element as one `status` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn status<T>(self, value: T) -> Self
         where
             T: Into<Option<types::OnboardingStatusFilter>>,
@@ -477,6 +573,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("status"))
             }
         }
+        ///Matches requests whose `subdomain` query parameter is `value` (for a list, each element as one `subdomain` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn subdomain<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -487,6 +584,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("subdomain"))
             }
         }
+        ///Matches requests whose `nex_api_version` header (in the spec's spelling) is `value`. `None` matches only requests without the header; to accept any value, do not call this method.
         pub fn nex_api_version<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -498,14 +596,18 @@ pub mod operations {
             }
         }
     }
+    ///The answer of the mock of [`Client::get_onboardings`](crate::Client::get_onboardings).
     pub struct GetOnboardingsThen(::httpmock::Then);
     impl GetOnboardingsThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::OnboardingListResponse) -> Self {
             Self(
                 self
@@ -515,6 +617,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -524,6 +627,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -533,6 +637,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -542,6 +647,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -551,6 +657,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -560,9 +667,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::post_onboardings`](crate::Client::post_onboardings).
     pub struct PostOnboardingsWhen(::httpmock::When);
     impl PostOnboardingsWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -570,9 +684,11 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/onboardings$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose `nex_api_version` header (in the spec's spelling) is `value`. `None` matches only requests without the header; to accept any value, do not call this method.
         pub fn nex_api_version<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -583,18 +699,23 @@ pub mod operations {
                 Self(self.0.header_missing("Nex-Api-Version"))
             }
         }
+        ///Matches requests whose JSON body equals `value`.
         pub fn body(self, value: &types::OnboardingCreateRequest) -> Self {
             Self(self.0.json_body_obj(value))
         }
     }
+    ///The answer of the mock of [`Client::post_onboardings`](crate::Client::post_onboardings).
     pub struct PostOnboardingsThen(::httpmock::Then);
     impl PostOnboardingsThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 201 with `value` as its JSON body.
         pub fn created(self, value: &types::OnboardingResponse) -> Self {
             Self(
                 self
@@ -604,6 +725,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -613,6 +735,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -622,6 +745,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -631,6 +755,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 404 with `value` as its JSON body.
         pub fn not_found(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -640,6 +765,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -649,6 +775,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -658,9 +785,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_onboardings_hashid`](crate::Client::get_onboardings_hashid).
     pub struct GetOnboardingsHashidWhen(::httpmock::When);
     impl GetOnboardingsHashidWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -668,14 +802,17 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/onboardings/[^/]*$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose path holds `value` as the `hashid` parameter.
         pub fn hashid(self, value: &str) -> Self {
             let re = regex::Regex::new(&format!("^/onboardings/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
         }
+        ///Matches requests whose `nex_api_version` header (in the spec's spelling) is `value`. `None` matches only requests without the header; to accept any value, do not call this method.
         pub fn nex_api_version<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -687,14 +824,18 @@ pub mod operations {
             }
         }
     }
+    ///The answer of the mock of [`Client::get_onboardings_hashid`](crate::Client::get_onboardings_hashid).
     pub struct GetOnboardingsHashidThen(::httpmock::Then);
     impl GetOnboardingsHashidThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::OnboardingResponse) -> Self {
             Self(
                 self
@@ -704,6 +845,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -713,6 +855,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -722,6 +865,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -731,6 +875,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 404 with `value` as its JSON body.
         pub fn not_found(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -740,6 +885,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -749,6 +895,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -758,9 +905,16 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
+    ///What a request must look like to match the mock of [`Client::get_sync_status`](crate::Client::get_sync_status).
     pub struct GetSyncStatusWhen(::httpmock::When);
     impl GetSyncStatusWhen {
+        ///Wraps httpmock's `When`, adding this operation's method and path.
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -768,9 +922,11 @@ pub mod operations {
                     .path_matches(regex::Regex::new("^/sync_status$").unwrap()),
             )
         }
+        ///httpmock's own `When`, for a condition these typed matchers do not cover.
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
+        ///Matches requests whose `location_ids` query parameter is `value` (for a list, each element as one `location_ids` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn location_ids<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a ::std::vec::Vec<i32>>>,
@@ -781,6 +937,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("location_ids[]"))
             }
         }
+        ///Matches requests whose `read_status` query parameter is `value` (for a list, each element as one `read_status` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn read_status<T>(self, value: T) -> Self
         where
             T: Into<Option<types::SyncState>>,
@@ -791,6 +948,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("read_status"))
             }
         }
+        ///Matches requests whose `subdomain` query parameter is `value` (for a list, each element as one `subdomain` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn subdomain<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a str>>,
@@ -801,6 +959,7 @@ pub mod operations {
                 Self(self.0.query_param_missing("subdomain"))
             }
         }
+        ///Matches requests whose `write_status` query parameter is `value` (for a list, each element as one `write_status` pair). `None` matches only requests without the parameter; to accept any value, do not call this method.
         pub fn write_status<T>(self, value: T) -> Self
         where
             T: Into<Option<types::SyncState>>,
@@ -812,14 +971,18 @@ pub mod operations {
             }
         }
     }
+    ///The answer of the mock of [`Client::get_sync_status`](crate::Client::get_sync_status).
     pub struct GetSyncStatusThen(::httpmock::Then);
     impl GetSyncStatusThen {
+        ///Wraps httpmock's `Then`.
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
+        ///httpmock's own `Then`, for an answer these typed methods do not cover.
         pub fn into_inner(self) -> ::httpmock::Then {
             self.0
         }
+        ///Answers status 200 with `value` as its JSON body.
         pub fn ok(self, value: &types::SyncStatusListResponse) -> Self {
             Self(
                 self
@@ -829,6 +992,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 400 with `value` as its JSON body.
         pub fn bad_request(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -838,6 +1002,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 401 with `value` as its JSON body.
         pub fn unauthorized(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -847,6 +1012,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 403 with `value` as its JSON body.
         pub fn forbidden(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -856,6 +1022,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 429 with `value` as its JSON body.
         pub fn too_many_requests(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -865,6 +1032,7 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        ///Answers status 500 with `value` as its JSON body.
         pub fn internal_server_error(self, value: &types::ErrorEnvelope) -> Self {
             Self(
                 self
@@ -874,39 +1042,54 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// Adds a header to the answer, e.g.
+        /// `then.too_many_requests(&payloads::error(429)).header("retry-after", "2")`.
+        pub fn header(self, name: &str, value: &str) -> Self {
+            Self(self.0.header(name, value))
+        }
     }
 }
 /// An extension trait for [`MockServer`](::httpmock::MockServer) that
 /// adds a method for each operation. These are the equivalent of
 /// type-checked [`mock()`](::httpmock::MockServer::mock) calls.
+///One typed mock per operation of the spec, on httpmock's `MockServer`. Each method hands its closure the operation's matcher (`When`, already matching the method and path) and its answer (`Then`, one method per documented status).
 pub trait MockServerExt {
+    ///Mocks the operation of [`Client::post_authenticates`](crate::Client::post_authenticates).
     fn post_authenticates<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::PostAuthenticatesWhen, operations::PostAuthenticatesThen);
+    ///Mocks the operation of [`Client::get_institutions`](crate::Client::get_institutions).
     fn get_institutions<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetInstitutionsWhen, operations::GetInstitutionsThen);
+    ///Mocks the operation of [`Client::get_institutions_id`](crate::Client::get_institutions_id).
     fn get_institutions_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetInstitutionsIdWhen, operations::GetInstitutionsIdThen);
+    ///Mocks the operation of [`Client::get_locations`](crate::Client::get_locations).
     fn get_locations<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetLocationsWhen, operations::GetLocationsThen);
+    ///Mocks the operation of [`Client::get_locations_id`](crate::Client::get_locations_id).
     fn get_locations_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetLocationsIdWhen, operations::GetLocationsIdThen);
+    ///Mocks the operation of [`Client::get_onboardings`](crate::Client::get_onboardings).
     fn get_onboardings<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetOnboardingsWhen, operations::GetOnboardingsThen);
+    ///Mocks the operation of [`Client::post_onboardings`](crate::Client::post_onboardings).
     fn post_onboardings<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::PostOnboardingsWhen, operations::PostOnboardingsThen);
+    ///Mocks the operation of [`Client::get_onboardings_hashid`](crate::Client::get_onboardings_hashid).
     fn get_onboardings_hashid<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(
             operations::GetOnboardingsHashidWhen,
             operations::GetOnboardingsHashidThen,
         );
+    ///Mocks the operation of [`Client::get_sync_status`](crate::Client::get_sync_status).
     fn get_sync_status<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetSyncStatusWhen, operations::GetSyncStatusThen);

@@ -20,6 +20,15 @@ pub use api::operations;
 pub use domain::{directory, onboarding, sync_health};
 pub use transport::{headers, token};
 
+// The crates whose types appear in this crate's public API, re-exported so
+// that a service can name them without a dependency of its own.
+/// chrono, for the timestamps in [`types`] (`nexhealth_api::chrono::DateTime`).
+pub use chrono;
+/// reqwest, for the client given to [`ClientBuilder::reqwest_client`].
+pub use reqwest;
+/// serde_json, for the free-form values in [`types`].
+pub use serde_json;
+
 pub use api::call::{CallExt, WithOptions};
 pub use api::client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,

@@ -144,8 +144,15 @@ pub fn ensure_crypto_provider() {
 }
 
 fn parse_base_url(text: &str) -> Result<Url, Error> {
-    let mut url = Url::parse(text.trim())
-        .map_err(|_| Error::invalid_request("the base URL is not a valid URL"))?;
+    let text = text.trim();
+    // `nexhealth.info` or `localhost:8080`: a host written without `scheme://`.
+    if !text.is_empty() && !text.contains("://") {
+        return Err(Error::invalid_request(
+            "the base URL has no scheme: write it as https://host, e.g. https://nexhealth.info",
+        ));
+    }
+    let mut url =
+        Url::parse(text).map_err(|_| Error::invalid_request("the base URL is not a valid URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err(Error::invalid_request(
             "the base URL must be http(s)://host[:port][/path]",
@@ -180,8 +187,13 @@ impl Client {
 
     /// A client from `NEXHEALTH_API_KEY` and, if set, `NEXHEALTH_BASE_URL`.
     pub fn from_env() -> Result<Self, Error> {
-        let key = std::env::var(API_KEY_VAR)
-            .map_err(|_| Error::invalid_request(format!("{API_KEY_VAR} is not set")))?;
+        let key = std::env::var(API_KEY_VAR).map_err(|_| {
+            Error::invalid_request(format!(
+                "{API_KEY_VAR} is not set: set it to your NexHealth API key (keys are issued in \
+                 NexHealth's Developer Portal, https://developers.nexhealth.com), or build the \
+                 client with Client::builder(key)"
+            ))
+        })?;
         let mut builder = Self::builder(key);
         if let Ok(url) = std::env::var(BASE_URL_VAR) {
             builder = builder.base_url(url);

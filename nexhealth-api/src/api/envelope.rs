@@ -238,7 +238,7 @@ async fn convert<T: Envelope>(
     }
     let status = ctx.status.get();
     match error {
-        P::InvalidRequest(message) => Error::invalid_request(message),
+        P::InvalidRequest(message) => Error::invalid_parameter(message),
         P::Custom(message) => Error::invalid_request(message),
         P::CommunicationError(e) | P::ResponseBodyError(e) => Error::from_reqwest(operation, e),
         P::ErrorResponse(value) => {
@@ -349,7 +349,7 @@ macro_rules! impl_into_future {
                 // by value into the wrappers would copy it each time.
                 $crate::api::envelope::run::<$crate::types::$envelope, _>(
                     $operation,
-                    ::std::boxed::Box::pin(self.send()),
+                    ::std::boxed::Box::pin(self.progenitor_send()),
                 )
             }
         }

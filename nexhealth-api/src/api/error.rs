@@ -179,6 +179,31 @@ impl Error {
         }
     }
 
+    /// A parameter the generated builder could not take, in words that name
+    /// the parameter and the values it accepts. progenitor reports these as
+    /// "conversion to `T` for NAME failed" and "NAME was not initialized".
+    pub(crate) fn invalid_parameter(message: String) -> Self {
+        if let Some(rest) = message.strip_prefix("conversion to `")
+            && let Some((target, tail)) = rest.split_once("` for ")
+            && let Some(name) = tail.strip_suffix(" failed")
+        {
+            let target = target.replace(' ', "");
+            let target = target.trim_start_matches("::");
+            let accepted = match target.rsplit("::").next().unwrap_or(target) {
+                "NonZeroU32" => "a whole number from 1 to 4294967295".to_string(),
+                "NonZeroU64" => "a whole number from 1 to 18446744073709551615".to_string(),
+                "i32" => format!("a whole number from {} to {}", i32::MIN, i32::MAX),
+                "i64" => format!("a whole number from {} to {}", i64::MIN, i64::MAX),
+                other => format!("a value of type `{other}`"),
+            };
+            return Self::invalid_request(format!("`{name}` must be {accepted}"));
+        }
+        if let Some(name) = message.strip_suffix(" was not initialized") {
+            return Self::invalid_request(format!("`{name}` is required and was not set"));
+        }
+        Self::invalid_request(message)
+    }
+
     pub(crate) fn from_reqwest(operation: &'static str, error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::Timeout { operation }
