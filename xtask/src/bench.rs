@@ -66,6 +66,8 @@ pub fn build_cost() -> Result<Value, String> {
     )?;
     eprintln!("clean build, progenitor in build.rs (default features)…");
     let codegen = timed_build(&work, &scratch.join("t-codegen"), &[])?;
+    eprintln!("the `mock` feature on top of the default build…");
+    let mock = timed_build(&work, &scratch.join("t-codegen"), &["--features", "mock"])?;
     let spec = work.join("openapi").join("nexhealth.yaml");
     let text = std::fs::read_to_string(&spec).map_err(|e| e.to_string())?;
     let edited = text.replacen(
@@ -85,6 +87,7 @@ pub fn build_cost() -> Result<Value, String> {
         "clean_prebuilt_s": prebuilt,
         "saving_percent": (1.0 - prebuilt / codegen) * 100.0,
         "rebuild_after_spec_edit_s": rebuild,
+        "mock_on_top_s": mock,
     });
     let out = target().join("build-cost.json");
     std::fs::create_dir_all(target()).map_err(|e| e.to_string())?;
@@ -296,12 +299,14 @@ pub fn report() -> Result<String, String> {
              | clean, progenitor runs in build.rs (default `codegen` feature) | {:.1} s |\n\
              | clean, from the checked-in `generated/` code (`default-features = false`) | {:.1} s |\n\
              | saving | **{:.0} %** |\n\
-             | rebuild after adding one field to the spec (default features) | {:.1} s |\n\n\
+             | rebuild after adding one field to the spec (default features) | {:.1} s |\n\
+             | the `mock` feature on top of a default build (httpmock and its server) | {:.1} s |\n\n\
              Measured by `cargo xtask build-cost` in a scratch copy of the workspace.\n",
             cost["clean_codegen_s"].as_f64().unwrap_or(0.0),
             cost["clean_prebuilt_s"].as_f64().unwrap_or(0.0),
             cost["saving_percent"].as_f64().unwrap_or(0.0),
             cost["rebuild_after_spec_edit_s"].as_f64().unwrap_or(0.0),
+            cost["mock_on_top_s"].as_f64().unwrap_or(0.0),
         )),
         None => md.push_str("Not measured yet: run `cargo xtask build-cost`.\n"),
     }

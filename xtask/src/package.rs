@@ -187,6 +187,21 @@ pub fn check(options: &Options) -> Result<Report, String> {
         .ok_or("nexhealth-api is not publishable (publish = false?)")?;
     let version = api.1.clone();
 
+    clear_unpacked(&crates);
+    // Cargo takes a registry crate's version as its identity and would reuse
+    // what an earlier run compiled for the same version; ours change between
+    // runs, so their artifacts go (the dependencies' stay).
+    let mut clean = cargo();
+    clean
+        .arg("clean")
+        .arg("--manifest-path")
+        .arg(options.workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&options.target_dir);
+    for (name, _) in &crates {
+        clean.args(["-p", name]);
+    }
+    run(clean, "cargo clean")?;
     let mut package = cargo();
     package
         .arg("package")
@@ -262,6 +277,35 @@ pub fn check(options: &Options) -> Result<Report, String> {
         consumers,
         elapsed: started.elapsed(),
     })
+}
+
+/// `cargo package` verifies each crate against the others through a local
+/// registry whose sources Cargo unpacks under `$CARGO_HOME/registry/src/-<hash>/`
+/// and, for the same name and version, never unpacks again: a second run
+/// would verify against the first run's sources. Those copies are removed
+/// first (only local registries' copies of our own crates).
+fn clear_unpacked(crates: &[(String, String)]) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        // crates.io's folder is `index.crates.io-…`; local registries' start with `-`.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for (name, version) in crates {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.is_dir() {
+                let _ = std::fs::remove_dir_all(unpacked);
+            }
+        }
+    }
 }
 
 fn count_files(dir: &Path) -> usize {

@@ -22,6 +22,26 @@ pub const API_KEY_VAR: &str = "NEXHEALTH_API_KEY";
 pub const BASE_URL_VAR: &str = "NEXHEALTH_BASE_URL";
 
 /// Configures a [`Client`]. Start with [`Client::builder`].
+///
+/// Once built, every operation is a method of the client that answers a
+/// request builder: set its parameters, then `.await` it. A parameter takes
+/// the type the spec gives it, so a value that cannot fit is refused by the
+/// compiler rather than at run time:
+///
+/// ```no_run
+/// # async fn run(client: nexhealth_api::Client) -> Result<(), nexhealth_api::Error> {
+/// let id: i32 = 7;
+/// let location = client.get_locations_id().id(id).await?;
+/// # Ok(()) }
+/// ```
+///
+/// ```compile_fail
+/// # async fn run(client: nexhealth_api::Client) -> Result<(), nexhealth_api::Error> {
+/// // An `i64` does not convert into the `i32` that NexHealth's ids are:
+/// // convert it yourself with `i32::try_from(id)`.
+/// let location = client.get_locations_id().id(5_000_000_000i64).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     key: ApiKey,

@@ -1,0 +1,242 @@
+//! What a user of the published crate meets first: the documented call path,
+//! the typed mocks' helpers, the example payloads and the errors at the edges.
+
+use std::time::Duration;
+
+use nexhealth_api::mock::{MockServerExt, StandIn, payloads};
+use nexhealth_api::types::{Institution, InstitutionLocations, Location, Onboarding, SyncStatus};
+use nexhealth_api::{Client, Error, OnboardingQuery, Response};
+use nexhealth_contract_tests::Harness;
+
+/// The checked-in generated client (kept current by `cargo xtask check`).
+const GENERATED: &str = include_str!("../../nexhealth-api/generated/generated_client.rs");
+
+/// Every operation awaited as its documentation shows answers our types: the
+/// annotations below do not compile if an operation answers anything else.
+#[tokio::test]
+async fn the_documented_call_path_answers_our_types_for_every_operation() {
+    let stand_in = StandIn::start().await;
+    let client = Client::builder("key")
+        .base_url(stand_in.base_url())
+        .build()
+        .unwrap();
+
+    let institutions: Result<Response<Vec<Institution>>, Error> = client.get_institutions().await;
+    assert_eq!(institutions.unwrap()[0].id, 1);
+    let institution: Result<Response<Institution>, Error> =
+        client.get_institutions_id().id(1).await;
+    assert_eq!(institution.unwrap().id, 1);
+    let locations: Result<Response<Vec<InstitutionLocations>>, Error> =
+        client.get_locations().subdomain("example-subdomain").await;
+    assert_eq!(locations.unwrap()[0].locations.len(), 2);
+    let location: Result<Response<Location>, Error> = client.get_locations_id().id(7).await;
+    assert_eq!(location.unwrap().id, 7);
+    let syncs: Result<Response<Vec<SyncStatus>>, Error> = client.get_sync_status().await;
+    assert_eq!(syncs.unwrap().len(), 2);
+    let onboardings: Result<Response<Vec<Onboarding>>, Error> = client.get_onboardings().await;
+    assert!(!onboardings.unwrap().is_empty());
+    let onboarding: Result<Response<Onboarding>, Error> =
+        client.get_onboardings_hashid().hashid("abc").await;
+    assert!(onboarding.is_ok());
+    let created: Result<Response<Onboarding>, Error> = client
+        .post_onboardings()
+        .body(payloads::onboarding_request())
+        .await;
+    assert!(created.is_ok());
+    let stream_first = {
+        use futures::TryStreamExt;
+        let mut stream = std::pin::pin!(client.onboardings_stream(OnboardingQuery::default()));
+        stream.try_next().await
+    };
+    assert!(stream_first.unwrap().is_some());
+    // The token exchange is an operation too; the client runs it for us and
+    // its answer type is ours as well.
+    let token: Result<Response<nexhealth_api::types::AuthToken>, Error> =
+        client.post_authenticates().await;
+    assert!(!token.unwrap().token.is_empty());
+}
+
+/// Each operation's rustdoc shows the awaited builder and says what it answers;
+/// none shows progenitor's `.send()`.
+#[test]
+fn every_operation_doc_shows_the_awaited_builder() {
+    let operation_docs: Vec<&str> = GENERATED
+        .split("/**")
+        .skip(1)
+        .filter(|doc| doc.contains("Sends a `"))
+        .collect();
+    assert_eq!(
+        operation_docs.len(),
+        nexhealth_api::operations::OPERATIONS.len()
+    );
+    for doc in operation_docs {
+        let doc = &doc[..doc.find("*/").unwrap()];
+        assert!(doc.contains(".await?;"), "{doc}");
+        assert!(!doc.contains(".send()"), "{doc}");
+        assert!(doc.contains("[`Response`](crate::Response)"), "{doc}");
+        assert!(doc.contains("[`Error`](crate::Error)"), "{doc}");
+    }
+    // progenitor's own path is renamed and hidden, and the constructors that
+    // needed an unbuildable state are gone from the public API.
+    assert!(!GENERATED.contains("pub async fn send("));
+    assert_eq!(
+        GENERATED
+            .matches("#[doc(hidden)]\n        pub async fn progenitor_send(")
+            .count(),
+        nexhealth_api::operations::OPERATIONS.len()
+    );
+    assert!(!GENERATED.contains("pub fn new(baseurl"));
+    assert!(GENERATED.contains("pub(crate) fn new_with_client("));
+}
+
+/// A value outside a parameter's range names the parameter and the range.
+#[tokio::test]
+async fn an_out_of_range_parameter_names_itself_and_its_range() {
+    let h = Harness::start().await;
+    let (client, fallback) = h.client();
+    let error = client.get_onboardings().per_page(0u32).await.unwrap_err();
+    assert!(error.is_invalid_request(), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "invalid request: `per_page` must be a whole number from 1 to 4294967295"
+    );
+    let missing = client.get_locations_id().await.unwrap_err();
+    assert!(missing.is_invalid_request());
+    assert!(
+        missing
+            .to_string()
+            .contains("`id` is required and was not set"),
+        "{missing}"
+    );
+    fallback.assert_calls(0);
+}
+
+/// `Then::header`: a 429 with `Retry-After` is one line, and the client
+/// honours it.
+#[tokio::test]
+async fn then_header_sets_retry_after_on_a_429() {
+    let h = Harness::start().await;
+    let _auth = h.auth();
+    let limited = h.server.get_institutions(|_, then| {
+        then.too_many_requests(&payloads::error(429))
+            .header("retry-after", "120");
+    });
+    let (client, fallback) = h.client();
+    let error = client.get_institutions().await.unwrap_err();
+    assert!(error.is_rate_limited(), "{error:?}");
+    assert_eq!(
+        error.api_error().unwrap().retry_after(),
+        Some(Duration::from_secs(120))
+    );
+    limited.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+/// `payloads::error` answers every 4xx and 5xx status without panicking,
+/// with the spec's example where there is one and the reason phrase otherwise.
+#[test]
+fn payloads_error_answers_every_error_status() {
+    for status in 400..=599u16 {
+        let envelope = payloads::error(status);
+        assert_eq!(envelope.code, Some(false), "{status}");
+        let messages = envelope.error.unwrap_or_default();
+        assert!(
+            !messages.is_empty() || envelope.description.is_some(),
+            "{status} has no message"
+        );
+    }
+    assert_eq!(payloads::error(502).error, Some(vec!["Bad Gateway".into()]));
+    // Outside the error range it still answers rather than panicking.
+    assert_eq!(payloads::error(200).code, Some(false));
+}
+
+/// An undocumented status served with `payloads::error` reaches the caller as
+/// the right error with the envelope's message.
+#[tokio::test]
+async fn an_undocumented_error_status_served_with_its_envelope() {
+    let h = Harness::start().await;
+    let _auth = h.auth();
+    let gateway = h.server.get_institutions(|_, then| {
+        then.into_inner()
+            .status(502)
+            .header("content-type", "application/json")
+            .json_body_obj(&payloads::error(502));
+    });
+    let client = Client::builder(nexhealth_contract_tests::API_KEY)
+        .base_url(h.server.base_url())
+        .retry(nexhealth_contract_tests::fast_retries())
+        .build()
+        .unwrap();
+    let error = client.get_institutions().await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(502));
+    assert!(error.to_string().contains("Bad Gateway"), "{error}");
+    gateway.assert_calls(3);
+}
+
+/// `payloads::sync_status()` is what its documentation says whatever today's
+/// date: one healthy sync and one whose writes are down.
+#[tokio::test]
+async fn payloads_sync_status_is_healthy_today() {
+    let h = Harness::start().await;
+    let _auth = h.auth();
+    h.server.get_sync_status(|_, then| {
+        then.ok(&payloads::sync_status());
+    });
+    let (client, _fallback) = h.client();
+    let health = client.sync_health(None).await.unwrap();
+    assert_eq!(health.unhealthy().count(), 1, "{health:?}");
+    assert!(health.write_readiness(7).can_write(), "{health:?}");
+    assert!(!health.write_readiness(8).can_write(), "{health:?}");
+
+    // Three hours ago, both syncs are past NexHealth's read threshold.
+    let past = nexhealth_api::chrono::Utc::now() - nexhealth_api::chrono::Duration::hours(3);
+    let old = payloads::sync_status_at(past);
+    for sync in &old.data {
+        assert!(sync.read_status_at.unwrap() < past);
+    }
+}
+
+#[test]
+fn a_base_url_without_a_scheme_says_so() {
+    for url in ["nexhealth.info", "localhost:8080", "127.0.0.1:3000/api"] {
+        let error = Client::builder("key").base_url(url).build().unwrap_err();
+        assert!(error.is_invalid_request());
+        assert!(
+            error.to_string().contains("has no scheme")
+                && error.to_string().contains("https://nexhealth.info"),
+            "{url}: {error}"
+        );
+    }
+}
+
+/// Runs in a child process without `NEXHEALTH_API_KEY`: changing the
+/// environment of the test process itself would race with other tests.
+#[test]
+fn from_env_without_a_key_names_the_variable_and_where_keys_come_from() {
+    const CHILD: &str = "NEXHEALTH_TEST_FROM_ENV_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let error = Client::from_env().unwrap_err();
+        assert!(error.is_invalid_request());
+        let text = error.to_string();
+        assert!(text.contains("NEXHEALTH_API_KEY is not set"), "{text}");
+        assert!(text.contains("Developer Portal"), "{text}");
+        assert!(text.contains("Client::builder"), "{text}");
+        return;
+    }
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "from_env_without_a_key_names_the_variable_and_where_keys_come_from",
+            "--exact",
+            "--quiet",
+        ])
+        .env(CHILD, "1")
+        .env_remove(nexhealth_api::API_KEY_VAR)
+        .output()
+        .unwrap();
+    assert!(
+        child.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+}

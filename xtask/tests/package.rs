@@ -1,0 +1,71 @@
+//! `cargo xtask package-check` fails when packaging would ship a crate that
+//! does not build: here, the spec left out of the `nexhealth-openapi` package.
+
+use std::path::Path;
+use std::process::Command;
+
+use xtask::package::{self, Options};
+
+/// A copy of the repository's tracked files, outside any VCS.
+fn copy_of_the_workspace(repo: &Path, to: &Path) {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repo)
+        .output()
+        .expect("git is installed");
+    assert!(listed.status.success(), "git ls-files failed");
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = std::str::from_utf8(name).unwrap();
+        let from = repo.join(name);
+        let target = to.join(name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let meta = std::fs::symlink_metadata(&from).unwrap();
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&from).unwrap();
+            std::os::unix::fs::symlink(link, &target).unwrap();
+        } else if meta.is_file() {
+            std::fs::copy(&from, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn only_the_crates_meant_for_users_are_published() {
+    let repo = Options::repo().workspace;
+    let mut names: Vec<String> = package::publishable(&repo)
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["nexhealth-api", "nexhealth-openapi"]);
+}
+
+#[test]
+fn a_package_missing_the_spec_fails_the_check() {
+    let repo = Options::repo();
+    let scratch = tempfile::tempdir().unwrap();
+    copy_of_the_workspace(&repo.workspace, scratch.path());
+    let manifest = scratch.path().join("openapi").join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let broken = text.replace("\"nexhealth.yaml\", ", "");
+    assert_ne!(broken, text, "the include list names nexhealth.yaml");
+    std::fs::write(&manifest, broken).unwrap();
+
+    let options = Options {
+        workspace: scratch.path().to_path_buf(),
+        // Shared with the real check so that dependencies compile once.
+        target_dir: repo.target_dir.clone(),
+        allow_dirty: true,
+    };
+    let error = package::check(&options).expect_err("a package without its spec must fail");
+    eprintln!("{error}");
+    assert!(error.contains("cargo package failed"), "{error}");
+    assert!(error.contains("nexhealth.yaml"), "{error}");
+    // The packaged build script speaks to a user, not to a maintainer.
+    assert!(!error.contains("cargo xtask"), "{error}");
+    assert!(
+        error.contains("defect of the published nexhealth-api"),
+        "{error}"
+    );
+}
