@@ -17,7 +17,7 @@ mod transport;
 #[doc(hidden)]
 pub use api::introspect;
 pub use api::operations;
-pub use domain::{directory, onboarding, sync_health};
+pub use domain::{directory, onboarding, overview, sync_health};
 pub use transport::{headers, token};
 
 // The crates whose types appear in this crate's public API, re-exported so

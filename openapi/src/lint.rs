@@ -115,6 +115,14 @@ pub fn lint(spec: &Value) -> Vec<Problem> {
         }
     }
 
+    // `nullable` only counts beside a `type` (OpenAPI 3.0.3): other tools read
+    // `nullable` without one as not nullable at all, whatever progenitor does.
+    let mut untyped = Vec::new();
+    nullable_without_type(spec, String::new(), &mut untyped);
+    for pointer in untyped {
+        push(&pointer, NULLABLE_WITHOUT_TYPE.into());
+    }
+
     // Every $ref resolves.
     let mut refs = Vec::new();
     collect_refs(spec, String::new(), &mut refs);
@@ -198,6 +206,36 @@ fn lint_responses(spec: &Value, pointer: &str, op: &Value, push: &mut impl FnMut
                 format!("{what} responses must share one schema; they differ at {places:?}"),
             );
         }
+    }
+}
+
+/// What to write instead of `nullable` without `type`.
+pub const NULLABLE_WITHOUT_TYPE: &str = "`nullable: true` has no effect without a `type` in the same schema \
+(OpenAPI 3.0.3), so other tools read this value as never null. For \"this reference, or null\" \
+write `oneOf: [{$ref: ...}, {enum: [null]}]` without `nullable` (progenitor still makes it an \
+`Option`); for a value of one type, add its `type`; for any JSON value, drop `nullable`";
+
+/// Pointers to every schema object with `nullable` and no `type`. Examples
+/// are payloads, not schemas, and are not searched.
+fn nullable_without_type(value: &Value, pointer: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("nullable") && !map.contains_key("type") {
+                out.push(format!("{pointer}/nullable"));
+            }
+            for (key, child) in map {
+                if key == "example" || key == "examples" {
+                    continue;
+                }
+                nullable_without_type(child, format!("{pointer}/{}", escape(key)), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                nullable_without_type(child, format!("{pointer}/{i}"), out);
+            }
+        }
+        _ => {}
     }
 }
 

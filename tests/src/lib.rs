@@ -137,3 +137,4 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
 }
 
 pub mod faults;
+pub mod prism;

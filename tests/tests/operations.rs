@@ -1,7 +1,7 @@
 //! Every operation of the spec: the exact request on the wire and the decoded answer.
 
 use httpmock::Method::{GET, POST};
-use nexhealth_api::headers::VENDOR_ACCEPT;
+use nexhealth_api::headers::{JSON_ACCEPT, VENDOR_ACCEPT};
 use nexhealth_api::mock::{MockServerExt, payloads};
 use nexhealth_api::types::{OnboardingStatusFilter, SubscriptionFeature, SyncState};
 use nexhealth_contract_tests::{Harness, bearer};
@@ -14,9 +14,10 @@ fn v2_headers(when: httpmock::When, token: &str) -> httpmock::When {
         .header_missing("nex-api-version")
 }
 
-/// Headers every v20240412 (onboarding) call carries.
+/// Headers every v20240412 (onboarding) call carries: `application/json`, as
+/// NexHealth's description says these operations produce, never the vendor type.
 fn v3_headers(when: httpmock::When, token: &str) -> httpmock::When {
-    when.header("accept", VENDOR_ACCEPT)
+    when.header("accept", JSON_ACCEPT)
         .header("authorization", bearer(token))
         .header("nex-api-version", "v3.0.0")
         .header_missing("api-version")

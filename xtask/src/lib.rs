@@ -11,6 +11,7 @@ use serde_json::Value;
 
 pub mod bench;
 mod compare;
+pub mod facts;
 pub mod package;
 
 /// Where the things that must agree live.

@@ -57,6 +57,59 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("published-facts") => {
+            let check_only = args.iter().any(|a| a == "--check");
+            let source = args
+                .iter()
+                .skip(1)
+                .find(|a| !a.starts_with("--"))
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(xtask::facts::default_source);
+            if !source.exists() {
+                if check_only {
+                    println!(
+                        "published-facts: {} is not here; the kept copy is not compared",
+                        source.display()
+                    );
+                    return ExitCode::SUCCESS;
+                }
+                eprintln!(
+                    "error: {} does not exist; pass the path of NexHealth's OpenAPI file",
+                    source.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            let outcome = if check_only {
+                xtask::facts::is_current(&source).inspect(|&current| {
+                    if current {
+                        println!(
+                            "published-facts: {} is current",
+                            xtask::facts::copy_path().display()
+                        );
+                    }
+                })
+            } else {
+                xtask::facts::write(&source).map(|path| {
+                    println!("wrote {}", path.display());
+                    true
+                })
+            };
+            match outcome {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    eprintln!(
+                        "error: {} is stale against {}\n  fix: run `cargo xtask published-facts` and commit the result",
+                        xtask::facts::copy_path().display(),
+                        source.display()
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("build-cost") => match xtask::bench::build_cost() {
             Ok(result) => {
                 println!("{result:#}");
@@ -86,6 +139,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "       cargo xtask package-check [--allow-dirty]  package the crates, build and run consumers of them"
+            );
+            eprintln!(
+                "       cargo xtask published-facts [PATH] [--check]  facts-only copy of NexHealth's description for the Prism suite"
             );
             eprintln!(
                 "       cargo xtask build-cost    clean builds with and without progenitor, rebuild after a spec edit"

@@ -190,6 +190,27 @@ fn check_1_dangling_ref() {
     );
 }
 
+/// The form other OpenAPI 3.0.3 tools reject (Redocly's `nullable-type-sibling`):
+/// `nullable` beside `allOf: [$ref]` and no `type`.
+#[test]
+fn check_1_nullable_without_type() {
+    let copy = Copy::new();
+    copy.set(
+        "/components/schemas/Envelope/properties/page_info",
+        json!({"allOf": [{"$ref": "#/components/schemas/PageInfo"}], "nullable": true}),
+    );
+    let failures = copy.check();
+    assert_fails(
+        &failures,
+        "1 spec",
+        "/components/schemas/Envelope/properties/page_info/nullable",
+        "oneOf: [{$ref: ...}, {enum: [null]}]",
+    );
+    // The report names the file too.
+    let shown = failures.iter().map(|f| f.to_string()).collect::<String>();
+    assert!(shown.contains("nexhealth.yaml"), "{shown}");
+}
+
 #[test]
 fn check_1_unused_component() {
     let copy = Copy::new();

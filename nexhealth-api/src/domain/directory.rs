@@ -1,6 +1,11 @@
 //! A cached directory of institutions and their locations, from
 //! `GET /locations`, as NexHealth advises: store subdomains and location ids
 //! instead of asking again before every call.
+//!
+//! It reads one endpoint only. Institutions are keyed by their id; the
+//! subdomain of an [`Entry`] is the one `/locations` gives, which another
+//! endpoint may spell differently (see [`crate::overview`]): to join with
+//! `/institutions`, use [`Snapshot::in_institution`], not the subdomain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -95,7 +100,15 @@ impl Snapshot {
         self.by_id.get(&location_id).map(|&i| &self.entries[i])
     }
 
-    /// The locations of one institution.
+    /// The locations of the institution with NexHealth id `institution_id`:
+    /// the join key to use with `/institutions`.
+    pub fn in_institution(&self, institution_id: i32) -> impl Iterator<Item = &Entry> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.institution_id == institution_id)
+    }
+
+    /// The locations whose institution `/locations` files under `subdomain`.
     pub fn in_subdomain<'a>(&'a self, subdomain: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries
             .iter()

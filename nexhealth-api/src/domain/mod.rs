@@ -2,9 +2,12 @@
 //! API surface only (never on the transport).
 //!
 //! [`directory`] keeps subdomains and location ids; [`sync_health`] reads
-//! `/sync_status` by NexHealth's thresholds; [`onboarding`] turns the
-//! onboarding guide into a typed decision.
+//! `/sync_status` by NexHealth's thresholds; [`overview`] joins institutions,
+//! syncs and locations for a person to read; [`onboarding`] turns the
+//! onboarding guide into a typed decision. Helpers that join answers of two
+//! endpoints join on ids (institution id, location id), never on subdomains.
 
 pub mod directory;
 pub mod onboarding;
+pub mod overview;
 pub mod sync_health;

@@ -7,6 +7,8 @@ use crate::mock::payloads;
 
 /// An in-process server that answers every operation of the spec with its
 /// success example, whatever the parameters. For demos and smoke tests.
+/// `GET /sync_status` answers [`payloads::sync_status`], dated relative to
+/// the moment the server started, so its syncs read as they are described.
 pub struct StandIn {
     server: MockServer,
 }
@@ -16,7 +18,12 @@ impl StandIn {
     pub async fn start() -> Self {
         let server = MockServer::start_async().await;
         for op in OPERATIONS {
-            let Some(body) = payloads::json(op.id, op.success_status) else {
+            let body = if op.id == "getSyncStatus" {
+                serde_json::to_string(&payloads::sync_status()).ok()
+            } else {
+                payloads::json(op.id, op.success_status).map(str::to_string)
+            };
+            let Some(body) = body else {
                 continue;
             };
             let pattern = op.path_pattern();

@@ -1,0 +1,178 @@
+//! Stoplight Prism, pinned in `tests/prism/package-lock.json` and installed
+//! with `npm ci` on first use, serving NexHealth's published description
+//! (`tests/data/nexhealth-published-facts.json`, its prose removed).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nexhealth_api::Client;
+
+/// The contract suite's folder.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The pinned Prism, installed on first use.
+fn prism_binary() -> &'static Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = root().join("prism");
+        let binary = dir.join("node_modules").join(".bin").join("prism");
+        if binary.exists() {
+            return Ok(binary);
+        }
+        let output = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| {
+                format!("Prism is installed with npm, which could not start ({e}): install Node.js and npm")
+            })?;
+        if !output.status.success() || !binary.exists() {
+            return Err(format!(
+                "`npm ci` in {} failed:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(binary)
+    })
+}
+
+/// A running `prism mock`, stopped on drop; its log is kept for failures.
+pub struct Prism {
+    child: Child,
+    /// The base URL.
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Prism {
+    /// Starts `prism mock` on a free loopback port; `dynamic` answers with
+    /// values generated from the schemas instead of the examples.
+    pub fn start(dynamic: bool) -> Self {
+        let binary = prism_binary().as_ref().unwrap_or_else(|e| panic!("{e}"));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut command = Command::new(binary);
+        command
+            .arg("mock")
+            .arg(root().join("data").join("nexhealth-published-facts.json"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        if dynamic {
+            command.arg("--dynamic");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("prism starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = Arc::clone(&log);
+            let ready = ready_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line.contains("Prism is listening") {
+                        let _ = ready.send(());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let started = Instant::now();
+        if ready_rx.recv_timeout(Duration::from_secs(90)).is_err() {
+            let _ = child.kill();
+            panic!(
+                "Prism did not start within {:?}:\n{}",
+                started.elapsed(),
+                log.lock().unwrap().join("\n")
+            );
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// Prism's request-validation complaints so far (its `✖` lines).
+    pub fn violations(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains('✖') || l.contains("[VALIDATOR]") && l.contains("error"))
+            .cloned()
+            .collect()
+    }
+
+    /// `(method, path)` of every request Prism received.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.split("[HTTP SERVER] ").nth(1))
+            .filter_map(|rest| {
+                let mut words = rest.split_whitespace();
+                Some((words.next()?.to_uppercase(), words.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    /// Asserts that Prism received every operation of the spec.
+    pub fn assert_saw_every_operation(&self) {
+        let requests = self.requests();
+        for op in nexhealth_api::operations::OPERATIONS {
+            let template: Vec<&str> = op.path.split('/').collect();
+            let seen = requests.iter().any(|(method, path)| {
+                let segments: Vec<&str> = path.split('/').collect();
+                method == op.method
+                    && segments.len() == template.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t.starts_with('{') || t == s)
+            });
+            assert!(
+                seen,
+                "Prism never received {} {}: {requests:?}",
+                op.method, op.path
+            );
+        }
+    }
+
+    /// The last lines of Prism's log.
+    pub fn tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let start = log.len().saturating_sub(15);
+        log[start..].join("\n")
+    }
+
+    /// A client against this Prism, without retries.
+    pub fn client(&self) -> Client {
+        Client::builder("prism-contract-key")
+            .base_url(&self.url)
+            .retry(nexhealth_api::RetryPolicy::default().with_max_attempts(1))
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
