@@ -240,3 +240,50 @@ fn from_env_without_a_key_names_the_variable_and_where_keys_come_from() {
         String::from_utf8_lossy(&child.stderr)
     );
 }
+
+/// Plain http to a host that is not loopback would send the key and the token
+/// in clear text: refused before anything is sent, unless the caller opts in.
+#[test]
+fn plain_http_to_a_remote_host_is_refused_unless_opted_in() {
+    for url in [
+        "http://nexhealth.info",
+        "http://10.1.2.3:8080",
+        "http://[2001:db8::1]/",
+    ] {
+        let error = Client::builder("key").base_url(url).build().unwrap_err();
+        assert!(error.is_invalid_request(), "{url}: {error:?}");
+        let text = error.to_string();
+        assert!(text.contains("clear text"), "{text}");
+        assert!(
+            text.contains("danger_send_credentials_over_plain_http"),
+            "{text}"
+        );
+        assert!(!text.contains("key\""), "{text}");
+        let opted_in = Client::builder("key")
+            .base_url(url)
+            .danger_send_credentials_over_plain_http()
+            .build();
+        assert!(opted_in.is_ok(), "{url}");
+    }
+}
+
+/// Loopback stays allowed over plain http (tests and stand-ins): the stand-in
+/// answers through `localhost` and `127.0.0.1` alike.
+#[tokio::test]
+async fn plain_http_to_loopback_is_allowed() {
+    let stand_in = StandIn::start().await;
+    let port = stand_in.base_url().rsplit(':').next().unwrap().to_string();
+    for host in ["127.0.0.1", "localhost"] {
+        let client = Client::builder("key")
+            .base_url(format!("http://{host}:{port}"))
+            .build()
+            .unwrap();
+        assert_eq!(client.get_institutions().await.unwrap()[0].id, 1, "{host}");
+    }
+    assert!(
+        Client::builder("key")
+            .base_url("http://[::1]:9")
+            .build()
+            .is_ok()
+    );
+}

@@ -58,14 +58,26 @@ pub fn build_cost() -> Result<Value, String> {
     let _ = std::fs::remove_dir_all(&scratch);
     let work = scratch.join("repo");
     copy_tree(&root(), &work).map_err(|e| e.to_string())?;
-    eprintln!("clean build, checked-in code (--no-default-features)…");
+    eprintln!("clean build, checked-in code, aws-lc-rs TLS…");
     let prebuilt = timed_build(
         &work,
         &scratch.join("t-prebuilt"),
-        &["--no-default-features"],
+        &["--no-default-features", "--features", "rustls-aws-lc"],
     )?;
-    eprintln!("clean build, progenitor in build.rs (default features)…");
+    eprintln!("clean build, progenitor in build.rs (default features: aws-lc-rs TLS)…");
     let codegen = timed_build(&work, &scratch.join("t-codegen"), &[])?;
+    eprintln!("clean build, progenitor in build.rs, ring TLS…");
+    let codegen_ring = timed_build(
+        &work,
+        &scratch.join("t-codegen-ring"),
+        &["--no-default-features", "--features", "codegen,rustls-ring"],
+    )?;
+    eprintln!("clean build, checked-in code, ring TLS…");
+    let prebuilt_ring = timed_build(
+        &work,
+        &scratch.join("t-prebuilt-ring"),
+        &["--no-default-features", "--features", "rustls-ring"],
+    )?;
     eprintln!("the `mock` feature on top of the default build…");
     let mock = timed_build(&work, &scratch.join("t-codegen"), &["--features", "mock"])?;
     let spec = work.join("openapi").join("nexhealth.yaml");
@@ -88,6 +100,8 @@ pub fn build_cost() -> Result<Value, String> {
         "saving_percent": (1.0 - prebuilt / codegen) * 100.0,
         "rebuild_after_spec_edit_s": rebuild,
         "mock_on_top_s": mock,
+        "clean_codegen_ring_s": codegen_ring,
+        "clean_prebuilt_ring_s": prebuilt_ring,
     });
     let out = target().join("build-cost.json");
     std::fs::create_dir_all(target()).map_err(|e| e.to_string())?;
@@ -296,15 +310,19 @@ pub fn report() -> Result<String, String> {
     match std::fs::read(target().join("build-cost.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
         Some(cost) => md.push_str(&format!(
             "| build of `nexhealth-api` (debug, from an empty target dir, crates already downloaded) | wall time |\n|---|---|\n\
-             | clean, progenitor runs in build.rs (default `codegen` feature) | {:.1} s |\n\
-             | clean, from the checked-in `generated/` code (`default-features = false`) | {:.1} s |\n\
+             | clean, progenitor runs in build.rs (default features: `codegen`, `rustls-aws-lc`) | {:.1} s |\n\
+             | clean, from the checked-in `generated/` code (`default-features = false, features = [\"rustls-aws-lc\"]`) | {:.1} s |\n\
              | saving | **{:.0} %** |\n\
+             | clean, progenitor, ring TLS (`features = [\"codegen\", \"rustls-ring\"]`) | {:.1} s |\n\
+             | clean, checked-in code, ring TLS (`features = [\"rustls-ring\"]`) | {:.1} s |\n\
              | rebuild after adding one field to the spec (default features) | {:.1} s |\n\
              | the `mock` feature on top of a default build (httpmock and its server) | {:.1} s |\n\n\
              Measured by `cargo xtask build-cost` in a scratch copy of the workspace.\n",
             cost["clean_codegen_s"].as_f64().unwrap_or(0.0),
             cost["clean_prebuilt_s"].as_f64().unwrap_or(0.0),
             cost["saving_percent"].as_f64().unwrap_or(0.0),
+            cost["clean_codegen_ring_s"].as_f64().unwrap_or(0.0),
+            cost["clean_prebuilt_ring_s"].as_f64().unwrap_or(0.0),
             cost["rebuild_after_spec_edit_s"].as_f64().unwrap_or(0.0),
             cost["mock_on_top_s"].as_f64().unwrap_or(0.0),
         )),

@@ -5,8 +5,11 @@
 //! extracts the `.crate` files into an empty directory outside the workspace,
 //! and builds three scratch consumers that depend on `nexhealth-api` by version
 //! with `[patch.crates-io]` standing in for the registry: default features,
-//! `default-features = false`, and `features = ["mock"]`. The `mock` consumer
-//! serves the stand-in server; the other two call it over loopback.
+//! `default-features = false`, `features = ["mock"]`, and the `rustls-ring`
+//! TLS feature. The `mock` consumer serves the stand-in server; the others
+//! call it over loopback, each after building a `reqwest::Client` of its own
+//! from a reqwest dependency without TLS features (adding the SDK to a service
+//! must not make the service's own client panic).
 //!
 //! Each consumer is its own workspace, so Cargo cannot unify their features.
 //! They start from this workspace's `Cargo.lock` and build `--offline`: what
@@ -62,28 +65,47 @@ pub struct Report {
 struct Setup {
     name: &'static str,
     dependency: &'static str,
+    /// What the service runs before it builds its own `reqwest::Client`.
+    prelude: &'static str,
 }
 
-const SETUPS: [Setup; 3] = [
+const SETUPS: [Setup; 4] = [
     Setup {
         name: "mock",
         dependency: r#"{ version = "=VERSION", features = ["mock"] }"#,
+        prelude: "",
     },
     Setup {
         name: "default",
         dependency: r#"{ version = "=VERSION" }"#,
+        prelude: "",
     },
     Setup {
         name: "no-default",
         dependency: r#"{ version = "=VERSION", default-features = false }"#,
+        prelude: "",
+    },
+    // The ring provider leaves reqwest without one of its own: the service
+    // does what the feature's documentation tells it to.
+    Setup {
+        name: "ring",
+        dependency: r#"{ version = "=VERSION", default-features = false, features = ["codegen", "rustls-ring"] }"#,
+        prelude: "nexhealth_api::ensure_crypto_provider();",
     },
 ];
 
-/// The consumer of the default and no-default set-ups: a client against the
-/// URL given, three operations, one line of what came back.
+/// The consumer of the other set-ups: a service with its own reqwest
+/// dependency (no TLS feature of its own), which builds its own client first,
+/// then an SDK client against the URL given: three operations, one line of
+/// what came back.
 const CALLER: &str = r#"//! A service that took nexhealth-api from a registry.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    PRELUDE
+    // The service's own reqwest client, for its internal calls, built before
+    // the SDK's: adding nexhealth-api must not make this panic.
+    let internal = reqwest::Client::new();
+    drop(internal);
     let base = std::env::args().nth(1).ok_or("usage: consumer BASE_URL")?;
     let client = nexhealth_api::Client::builder("consumer-key").base_url(base).build()?;
     let institutions = client.get_institutions().await?;
@@ -342,19 +364,24 @@ fn write_consumer(
         .collect();
     let manifest = format!(
         "[package]\nname = \"consumer-{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dependencies]\nnexhealth-api = {dependency}\ntokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\n\
+         [dependencies]\nnexhealth-api = {dependency}\ntokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\
+         reqwest = {{ version = \"0.13\", default-features = false, features = [\"json\"] }}\n\n\
          [patch.crates-io]\n{patches}\n\n[workspace]\n",
         name = setup.name,
         dependency = setup.dependency.replace("VERSION", version),
         patches = patches.join("\n"),
     );
-    let main = if setup.name == "mock" { SERVER } else { CALLER };
+    let main = if setup.name == "mock" {
+        SERVER.to_string()
+    } else {
+        CALLER.replace("PRELUDE", setup.prelude)
+    };
     let write = |path: PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     };
     std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
     write(dir.join("Cargo.toml"), &manifest)?;
-    write(dir.join("src").join("main.rs"), main)?;
+    write(dir.join("src").join("main.rs"), &main)?;
     write(dir.join("Cargo.lock"), lock)?;
     Ok(())
 }

@@ -53,6 +53,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     rate_limit: Option<RateLimit>,
     max_body_bytes: usize,
+    plain_http_to_remote: bool,
 }
 
 impl ClientBuilder {
@@ -67,6 +68,7 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             rate_limit: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            plain_http_to_remote: false,
         }
     }
 
@@ -94,6 +96,17 @@ impl ClientBuilder {
     /// The API's base URL (default [`DEFAULT_BASE_URL`]). Credentials are sent only there.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
+        self
+    }
+
+    /// Lets a plain `http://` base URL on a host that is not loopback be used.
+    /// The API key and the bearer token then cross the network in clear text,
+    /// readable by anyone on the path: only for a network you control (a
+    /// TLS-terminating sidecar on the same host, say). Without this,
+    /// [`build`](Self::build) refuses such a URL before anything is sent;
+    /// `http://` to `localhost`, `127.0.0.0/8` or `::1` is always allowed.
+    pub fn danger_send_credentials_over_plain_http(mut self) -> Self {
+        self.plain_http_to_remote = true;
         self
     }
 
@@ -128,6 +141,21 @@ impl ClientBuilder {
             return Err(Error::invalid_request("the API key is empty"));
         }
         let base = parse_base_url(&self.base_url)?;
+        if base.scheme() == "http" && !is_loopback(&base) && !self.plain_http_to_remote {
+            return Err(Error::invalid_request(
+                "the base URL is plain http:// to a host that is not loopback: the API key and \
+                 token would cross the network in clear text. Use https://, or opt in with \
+                 ClientBuilder::danger_send_credentials_over_plain_http",
+            ));
+        }
+        if base.scheme() == "https"
+            && !cfg!(any(feature = "rustls-aws-lc", feature = "rustls-ring"))
+        {
+            return Err(Error::invalid_request(
+                "this build of nexhealth-api has no TLS: enable its `rustls-aws-lc` (default) or \
+                 `rustls-ring` feature to reach an https:// base URL",
+            ));
+        }
         ensure_crypto_provider();
         let http = match self.http {
             Some(http) => http,
@@ -152,15 +180,32 @@ impl ClientBuilder {
     }
 }
 
-/// Makes ring rustls's process-wide crypto provider unless the application
-/// installed one already. Called by [`ClientBuilder::build`]; call it yourself
-/// before building a `reqwest::Client` of your own to hand to
-/// [`ClientBuilder::reqwest_client`].
+/// With the `rustls-ring` feature: makes ring rustls's process-wide crypto
+/// provider unless the application installed one already. Called by
+/// [`ClientBuilder::build`]. That feature leaves reqwest without a provider of
+/// its own, in every crate of the program that uses reqwest (Cargo unifies
+/// features): call this at start-up, before any other code builds a
+/// `reqwest::Client`. With the default `rustls-aws-lc` feature reqwest brings
+/// its own provider and this does nothing.
 pub fn ensure_crypto_provider() {
+    #[cfg(feature = "rustls-ring")]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may win the race; either provider is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`: where plain http stays on the machine.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_base_url(text: &str) -> Result<Url, Error> {
@@ -260,10 +305,30 @@ mod tests {
     }
 
     #[test]
-    fn an_https_client_builds_with_the_ring_provider() {
+    fn an_https_client_builds() {
         let client = Client::from_api_key("key").expect("TLS configuration builds");
         assert_eq!(client.base_url(), DEFAULT_BASE_URL);
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for url in [
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+            "http://127.0.0.1/",
+            "http://127.8.9.10:1/",
+            "http://[::1]:9/",
+        ] {
+            assert!(is_loopback(&parse_base_url(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "http://localhost.example.com/",
+            "http://[::2]/",
+            "http://nexhealth.info/",
+        ] {
+            assert!(!is_loopback(&parse_base_url(url).unwrap()), "{url}");
+        }
     }
 
     #[test]
