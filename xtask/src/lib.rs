@@ -13,6 +13,7 @@ pub mod bench;
 mod compare;
 pub mod facts;
 pub mod package;
+pub mod upstream;
 
 /// Where the things that must agree live.
 #[derive(Debug, Clone)]

@@ -110,6 +110,41 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("upstream") => {
+            let json = args.iter().any(|a| a == "--json");
+            let Some(path) = args.iter().skip(1).find(|a| !a.starts_with("--")) else {
+                eprintln!(
+                    "usage: cargo xtask upstream PATH [--json]   (PATH: a copy of NexHealth's OpenAPI file)"
+                );
+                return ExitCode::from(2);
+            };
+            let loaded = xtask::upstream::load(std::path::Path::new(path)).and_then(|theirs| {
+                let ours =
+                    nexhealth_openapi::load_spec_value(&paths.spec).map_err(|e| e.to_string())?;
+                Ok(xtask::upstream::compare(&theirs, &ours))
+            });
+            match loaded {
+                Ok(findings) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&findings).expect("serializable")
+                        );
+                    } else {
+                        print!("{}", xtask::upstream::render(&findings));
+                    }
+                    if findings.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some("build-cost") => match xtask::bench::build_cost() {
             Ok(result) => {
                 println!("{result:#}");
@@ -142,6 +177,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "       cargo xtask published-facts [PATH] [--check]  facts-only copy of NexHealth's description for the Prism suite"
+            );
+            eprintln!(
+                "       cargo xtask upstream PATH [--json]  what NexHealth's published description says that our spec does not"
             );
             eprintln!(
                 "       cargo xtask build-cost    clean builds with and without progenitor, rebuild after a spec edit"

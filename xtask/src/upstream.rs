@@ -1,0 +1,942 @@
+//! `cargo xtask upstream PATH`: what NexHealth's published description says
+//! that our hand-maintained spec does not (yet).
+//!
+//! Both documents are reduced to the same model before they are compared:
+//! `$ref`s followed, `allOf` merged (a one-member `allOf` that only adds a
+//! description is its member), OpenAPI 3.1's `type: [T, "null"]` read as 3.0's
+//! `nullable`, and "this reference, or null" (`oneOf: [$ref, {enum: [null]}]`)
+//! read as a nullable reference. Operations are matched by method and path
+//! (parameter names in the path do not matter), so a renamed `operationId` is
+//! reported rather than missed. The comparison is limited to the resources our
+//! spec covers: the first segment of one of our paths.
+//!
+//! What counts as drift is what could break a call or hide something NexHealth
+//! added. Our deliberate choices are not drift: a response field we accept in
+//! more forms than NexHealth describes (a string-or-list `description`), a
+//! response enum we keep as a plain string (forward compatibility), a field
+//! we mark nullable or optional where NexHealth does not. A difference we
+//! keep on purpose is marked in our spec with `x-upstream: <reason>` on the
+//! schema, parameter or response, and is then not listed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use nexhealth_openapi::lint::escape;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The extension that marks a deliberate difference, with its reason.
+pub const MARK: &str = "x-upstream";
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// What kind of difference a finding is, in the order a maintainer edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// NexHealth describes an operation on our resources that we do not.
+    MissingOperation,
+    /// Same method and path, another operationId.
+    RenamedOperation,
+    /// A parameter NexHealth describes and we do not.
+    MissingParameter,
+    /// A request-body field NexHealth describes and we do not.
+    MissingRequestField,
+    /// A response status NexHealth documents and we do not.
+    MissingResponse,
+    /// A response field NexHealth describes and we do not.
+    MissingResponseField,
+    /// The types differ in a way that can break a call.
+    Type,
+    /// The formats differ.
+    Format,
+    /// Nullability differs in a way that can break a call.
+    Nullability,
+    /// Required-ness differs in a way that can break a call.
+    Required,
+    /// Enum values differ.
+    Enum,
+    /// Something we declare that NexHealth does not describe, not marked.
+    NotDescribed,
+}
+
+/// One difference: where in each document, and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `GET /locations/{id}`, as our spec writes it (NexHealth's for a missing operation).
+    pub operation: String,
+    /// What kind of difference.
+    pub kind: Kind,
+    /// JSON pointer into NexHealth's file (empty when it has no such place).
+    pub upstream: String,
+    /// JSON pointer into our spec (empty when it has no such place).
+    pub ours: String,
+    /// What to change.
+    pub change: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  [{:?}] {}", self.kind, self.change)?;
+        if !self.upstream.is_empty() {
+            writeln!(f, "      NexHealth: {}", self.upstream)?;
+        }
+        if !self.ours.is_empty() {
+            writeln!(f, "      ours:      {}", self.ours)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads an OpenAPI document, JSON or YAML.
+pub fn load(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(_) => serde_yaml::from_str(&text)
+            .map_err(|e| format!("{}: neither JSON nor YAML: {e}", path.display()))?,
+    };
+    match value.get("openapi").and_then(Value::as_str) {
+        Some(v) if v.starts_with("3.0") || v.starts_with("3.1") => Ok(value),
+        Some(v) => Err(format!("{}: OpenAPI {v} is not 3.0 or 3.1", path.display())),
+        None => Err(format!("{}: not an OpenAPI document", path.display())),
+    }
+}
+
+/// One field (or the value of a parameter) after references are resolved.
+#[derive(Debug, Clone, Default)]
+struct Field {
+    /// Where its schema is written.
+    pointer: String,
+    /// JSON types, `null` excluded; empty means any.
+    types: BTreeSet<String>,
+    format: Option<String>,
+    nullable: bool,
+    required: bool,
+    /// The object it sits in has a `required` list: required-ness is described.
+    required_described: bool,
+    enumeration: Option<BTreeSet<String>>,
+    /// An object described with no properties: anything inside is described.
+    open: bool,
+    /// `x-upstream` on the schema or the property.
+    mark: Option<String>,
+}
+
+/// Field path (`data[].locations[].id`) to field.
+type Shape = BTreeMap<String, Field>;
+
+struct Doc<'a> {
+    root: &'a Value,
+}
+
+impl<'a> Doc<'a> {
+    /// Follows `$ref`s; returns the schema and the pointer where it is written.
+    fn resolve(&self, mut value: &'a Value, mut pointer: String) -> (&'a Value, String) {
+        for _ in 0..32 {
+            match value.get("$ref").and_then(Value::as_str) {
+                Some(reference) => match reference
+                    .strip_prefix('#')
+                    .and_then(|p| self.root.pointer(p))
+                {
+                    Some(target) => {
+                        pointer = reference.trim_start_matches('#').to_string();
+                        value = target;
+                    }
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        (value, pointer)
+    }
+
+    /// Adds the fields under `schema` to `shape`, at `prefix`.
+    fn flatten(
+        &self,
+        schema: &'a Value,
+        pointer: String,
+        prefix: &str,
+        shape: &mut Shape,
+        depth: usize,
+    ) {
+        if depth > 24 {
+            return;
+        }
+        let (schema, pointer) = self.resolve(schema, pointer);
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        if let Some(members) = object.get("allOf").and_then(Value::as_array) {
+            for (i, member) in members.iter().enumerate() {
+                self.flatten(
+                    member,
+                    format!("{pointer}/allOf/{i}"),
+                    prefix,
+                    shape,
+                    depth + 1,
+                );
+            }
+        }
+        for key in ["oneOf", "anyOf"] {
+            if let Some(members) = object.get(key).and_then(Value::as_array) {
+                let non_null: Vec<(usize, &Value)> = members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| !is_null_only(m))
+                    .collect();
+                if let [(i, only)] = non_null.as_slice() {
+                    self.flatten(
+                        only,
+                        format!("{pointer}/{key}/{i}"),
+                        prefix,
+                        shape,
+                        depth + 1,
+                    );
+                }
+            }
+        }
+        let required: BTreeSet<&str> = object
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                let at = format!("{pointer}/properties/{}", escape(name));
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                let mut field = self.field(property, at.clone(), depth);
+                field.required = required.contains(name.as_str());
+                field.required_described = object.contains_key("required");
+                if field.mark.is_none() {
+                    field.mark = property
+                        .get(MARK)
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                }
+                shape.insert(path.clone(), field);
+                self.flatten(property, at, &path, shape, depth + 1);
+            }
+        }
+        if let Some(items) = object.get("items") {
+            let path = format!("{prefix}[]");
+            let at = format!("{pointer}/items");
+            let field = self.field(items, at.clone(), depth);
+            shape.insert(path.clone(), field);
+            self.flatten(items, at, &path, shape, depth + 1);
+        }
+    }
+
+    /// The facts of one schema (after `$ref`, `allOf` and "or null").
+    fn field(&self, schema: &'a Value, pointer: String, depth: usize) -> Field {
+        let mark = schema.get(MARK).and_then(Value::as_str).map(str::to_string);
+        let (resolved, pointer) = self.resolve(schema, pointer);
+        let mut field = Field {
+            pointer,
+            mark: mark.or_else(|| {
+                resolved
+                    .get(MARK)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
+            ..Field::default()
+        };
+        self.facts(resolved, &mut field, depth);
+        if field.types.is_empty() && field.enumeration.is_none() {
+            // A one-member allOf or an "or null" carries its member's facts.
+            for key in ["allOf", "oneOf", "anyOf"] {
+                let members: Vec<&Value> = resolved
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| !is_null_only(m))
+                    .collect();
+                if members.len() == 1 {
+                    let (member, _) = self.resolve(members[0], String::new());
+                    self.facts(member, &mut field, depth + 1);
+                } else if key != "allOf" {
+                    // A real union: the types of its members.
+                    for member in members {
+                        let (member, _) = self.resolve(member, String::new());
+                        let mut inner = Field::default();
+                        self.facts(member, &mut inner, depth + 1);
+                        field.types.extend(inner.types);
+                    }
+                }
+                if resolved
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .is_some_and(|m| m.iter().any(is_null_only))
+                {
+                    field.nullable = true;
+                }
+            }
+        }
+        if field.types.contains("object")
+            && resolved.get("properties").is_none()
+            && resolved.get("allOf").is_none()
+            && resolved.get("oneOf").is_none()
+        {
+            field.open = true;
+        }
+        field
+    }
+
+    fn facts(&self, schema: &Value, field: &mut Field, _depth: usize) {
+        match schema.get("type") {
+            Some(Value::String(t)) => {
+                field.types.insert(t.clone());
+            }
+            // OpenAPI 3.1: `type: [string, "null"]`.
+            Some(Value::Array(types)) => {
+                for t in types.iter().filter_map(Value::as_str) {
+                    if t == "null" {
+                        field.nullable = true;
+                    } else {
+                        field.types.insert(t.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if field.types.is_empty() && schema.get("properties").is_some() {
+            field.types.insert("object".into());
+        }
+        if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+            field.nullable = true;
+        }
+        if let Some(format) = schema.get("format").and_then(Value::as_str) {
+            field.format = Some(format.to_string());
+        }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            let values: BTreeSet<String> = values
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect();
+            if values.is_empty() {
+                field.nullable = true;
+            } else {
+                field.enumeration = Some(values);
+            }
+        }
+    }
+}
+
+/// `{enum: [null]}`, `{type: "null"}`: admits only null.
+fn is_null_only(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("null")
+        || schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|v| !v.is_empty() && v.iter().all(Value::is_null))
+}
+
+/// `/locations/{id}` and `/locations/{location_id}` are one path.
+fn path_key(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "{}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn first_segment(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
+struct Operation<'a> {
+    method: &'a str,
+    path: &'a str,
+    pointer: String,
+    value: &'a Value,
+}
+
+fn operations(doc: &Value) -> Vec<Operation<'_>> {
+    let mut out = Vec::new();
+    for (path, item) in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for method in METHODS {
+            if let Some(value) = item.get(method) {
+                out.push(Operation {
+                    method,
+                    path,
+                    pointer: format!("/paths/{}/{method}", escape(path)),
+                    value,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Compares NexHealth's description (`upstream`) with ours.
+pub fn compare(upstream: &Value, ours: &Value) -> Vec<Finding> {
+    let theirs_doc = Doc { root: upstream };
+    let ours_doc = Doc { root: ours };
+    let our_ops = operations(ours);
+    let resources: BTreeSet<&str> = our_ops.iter().map(|o| first_segment(o.path)).collect();
+    let mut findings = Vec::new();
+    for theirs in operations(upstream) {
+        if !resources.contains(first_segment(theirs.path)) {
+            continue;
+        }
+        let name = format!("{} {}", theirs.method.to_uppercase(), theirs.path);
+        let Some(mine) = our_ops
+            .iter()
+            .find(|o| o.method == theirs.method && path_key(o.path) == path_key(theirs.path))
+        else {
+            findings.push(Finding {
+                operation: name,
+                kind: Kind::MissingOperation,
+                upstream: theirs.pointer.clone(),
+                ours: String::new(),
+                change: format!(
+                    "NexHealth describes {} {} ({}): add it to our spec, or leave it out of scope",
+                    theirs.method.to_uppercase(),
+                    theirs.path,
+                    theirs
+                        .value
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no operationId")
+                ),
+            });
+            continue;
+        };
+        let operation = format!("{} {}", mine.method.to_uppercase(), mine.path);
+        let mut push = |kind, upstream: String, ours: String, change: String| {
+            findings.push(Finding {
+                operation: operation.clone(),
+                kind,
+                upstream,
+                ours,
+                change,
+            })
+        };
+        let their_id = theirs.value.get("operationId").and_then(Value::as_str);
+        let our_id = mine.value.get("operationId").and_then(Value::as_str);
+        if their_id.is_some() && their_id != our_id && mine.value.get(MARK).is_none() {
+            push(
+                Kind::RenamedOperation,
+                format!("{}/operationId", theirs.pointer),
+                format!("{}/operationId", mine.pointer),
+                format!(
+                    "NexHealth's operationId is `{}`, ours `{}`: rename ours (the Rust method name follows it) or mark the operation with `{MARK}`",
+                    their_id.unwrap_or_default(),
+                    our_id.unwrap_or_default()
+                ),
+            );
+        }
+        compare_parameters(&theirs_doc, &theirs, &ours_doc, mine, &mut push);
+        compare_body(&theirs_doc, &theirs, &ours_doc, mine, &mut push);
+        compare_responses(&theirs_doc, &theirs, &ours_doc, mine, &mut push);
+    }
+    findings.sort_by(|a, b| {
+        (
+            a.operation.as_str(),
+            a.kind,
+            a.upstream.as_str(),
+            a.ours.as_str(),
+        )
+            .cmp(&(
+                b.operation.as_str(),
+                b.kind,
+                b.upstream.as_str(),
+                b.ours.as_str(),
+            ))
+    });
+    findings
+}
+
+type Push<'p> = dyn FnMut(Kind, String, String, String) + 'p;
+
+fn parameters<'a>(
+    doc: &Doc<'a>,
+    op: &Operation<'a>,
+) -> BTreeMap<(String, String), (Field, &'a Value)> {
+    let mut out = BTreeMap::new();
+    for (i, parameter) in op
+        .value
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let (parameter, pointer) = doc.resolve(parameter, format!("{}/parameters/{i}", op.pointer));
+        let (Some(name), Some(place)) = (
+            parameter.get("name").and_then(Value::as_str),
+            parameter.get("in").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let name = if place == "header" {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        };
+        let mut field = match parameter.get("schema") {
+            Some(schema) => doc.field(schema, format!("{pointer}/schema"), 0),
+            None => Field::default(),
+        };
+        field.pointer = pointer;
+        field.required = parameter.get("required").and_then(Value::as_bool) == Some(true);
+        field.required_described = true;
+        if field.mark.is_none() {
+            field.mark = parameter
+                .get(MARK)
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        out.insert((place.to_string(), name), (field, parameter));
+    }
+    out
+}
+
+fn compare_parameters(
+    theirs_doc: &Doc<'_>,
+    theirs: &Operation<'_>,
+    ours_doc: &Doc<'_>,
+    mine: &Operation<'_>,
+    push: &mut Push<'_>,
+) {
+    let their_params = parameters(theirs_doc, theirs);
+    let our_params = parameters(ours_doc, mine);
+    for ((place, name), (field, _)) in &their_params {
+        match our_params.get(&(place.clone(), name.clone())) {
+            None => push(
+                Kind::MissingParameter,
+                field.pointer.clone(),
+                format!("{}/parameters", mine.pointer),
+                format!(
+                    "add the {}{place} parameter `{name}`{}",
+                    if field.required { "required " } else { "" },
+                    describe(field)
+                ),
+            ),
+            Some((ours, _)) => compare_field(
+                &format!("{place} parameter `{name}`"),
+                field,
+                ours,
+                Direction::Request,
+                push,
+            ),
+        }
+    }
+    for ((place, name), (field, _)) in &our_params {
+        if !their_params.contains_key(&(place.clone(), name.clone())) && field.mark.is_none() {
+            push(
+                Kind::NotDescribed,
+                String::new(),
+                field.pointer.clone(),
+                format!(
+                    "NexHealth does not describe our {place} parameter `{name}`: remove it, or mark it with `{MARK}: <reason>`"
+                ),
+            );
+        }
+    }
+}
+
+/// The JSON schema of an operation's request body or of one response.
+fn json_schema<'a>(
+    doc: &Doc<'a>,
+    holder: &'a Value,
+    pointer: String,
+) -> Option<(&'a Value, String)> {
+    let (holder, pointer) = doc.resolve(holder, pointer);
+    let content = holder.get("content")?.as_object()?;
+    let (media, body) = content.iter().find(|(m, _)| m.contains("json"))?;
+    let schema = body.get("schema")?;
+    Some((
+        schema,
+        format!("{pointer}/content/{}/schema", escape(media)),
+    ))
+}
+
+fn compare_body(
+    theirs_doc: &Doc<'_>,
+    theirs: &Operation<'_>,
+    ours_doc: &Doc<'_>,
+    mine: &Operation<'_>,
+    push: &mut Push<'_>,
+) {
+    let their_body = theirs
+        .value
+        .get("requestBody")
+        .and_then(|b| json_schema(theirs_doc, b, format!("{}/requestBody", theirs.pointer)));
+    let our_body = mine
+        .value
+        .get("requestBody")
+        .and_then(|b| json_schema(ours_doc, b, format!("{}/requestBody", mine.pointer)));
+    match (their_body, our_body) {
+        (Some((theirs_schema, tp)), Some((our_schema, op))) => {
+            let mut their_shape = Shape::new();
+            theirs_doc.flatten(theirs_schema, tp, "", &mut their_shape, 0);
+            let mut our_shape = Shape::new();
+            ours_doc.flatten(our_schema, op.clone(), "", &mut our_shape, 0);
+            compare_shapes(
+                "request body",
+                &their_shape,
+                &our_shape,
+                Direction::Request,
+                Kind::MissingRequestField,
+                &op,
+                push,
+            );
+        }
+        (Some((_, tp)), None) => push(
+            Kind::MissingRequestField,
+            tp,
+            mine.pointer.clone(),
+            "NexHealth describes a JSON request body; add `requestBody`".into(),
+        ),
+        _ => {}
+    }
+}
+
+fn compare_responses(
+    theirs_doc: &Doc<'_>,
+    theirs: &Operation<'_>,
+    ours_doc: &Doc<'_>,
+    mine: &Operation<'_>,
+    push: &mut Push<'_>,
+) {
+    let empty = serde_json::Map::new();
+    let their_responses = theirs
+        .value
+        .get("responses")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let our_responses = mine
+        .value
+        .get("responses")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for (status, their_response) in their_responses {
+        let tp = format!("{}/responses/{status}", theirs.pointer);
+        let Some(our_response) = our_responses.get(status) else {
+            if mine
+                .value
+                .get("responses")
+                .and_then(|r| r.get(MARK))
+                .is_none()
+            {
+                push(
+                    Kind::MissingResponse,
+                    tp,
+                    format!("{}/responses", mine.pointer),
+                    format!(
+                        "NexHealth documents status {status}; add it (or mark our `responses` with `{MARK}`)"
+                    ),
+                );
+            }
+            continue;
+        };
+        let op = format!("{}/responses/{status}", mine.pointer);
+        let (Some((theirs_schema, tsp)), Some((our_schema, osp))) = (
+            json_schema(theirs_doc, their_response, tp.clone()),
+            json_schema(ours_doc, our_response, op.clone()),
+        ) else {
+            continue;
+        };
+        let mut their_shape = Shape::new();
+        theirs_doc.flatten(theirs_schema, tsp, "", &mut their_shape, 0);
+        let mut our_shape = Shape::new();
+        ours_doc.flatten(our_schema, osp.clone(), "", &mut our_shape, 0);
+        compare_shapes(
+            &format!("{status} response"),
+            &their_shape,
+            &our_shape,
+            Direction::Response,
+            Kind::MissingResponseField,
+            &osp,
+            push,
+        );
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// What we send: we must not send what NexHealth would refuse.
+    Request,
+    /// What we decode: we must accept whatever NexHealth describes.
+    Response,
+}
+
+fn describe(field: &Field) -> String {
+    let mut out = Vec::new();
+    if !field.types.is_empty() {
+        out.push(field.types.iter().cloned().collect::<Vec<_>>().join("|"));
+    }
+    if let Some(format) = &field.format {
+        out.push(format!("format {format}"));
+    }
+    if field.nullable {
+        out.push("nullable".into());
+    }
+    if let Some(values) = &field.enumeration {
+        out.push(format!("enum {values:?}"));
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", out.join(", "))
+    }
+}
+
+/// Whether a field, or one of the fields it sits in, is marked or open.
+fn covered(shape: &Shape, path: &str, by: impl Fn(&Field) -> bool) -> bool {
+    let mut current = path.to_string();
+    loop {
+        if shape.get(&current).is_some_and(&by) {
+            return true;
+        }
+        match current.rfind(['.', '[']) {
+            Some(i) => current.truncate(i),
+            None => return false,
+        }
+    }
+}
+
+fn compare_shapes(
+    what: &str,
+    theirs: &Shape,
+    ours: &Shape,
+    direction: Direction,
+    missing: Kind,
+    our_root: &str,
+    push: &mut Push<'_>,
+) {
+    let mut reported_missing: Vec<&str> = Vec::new();
+    for (path, field) in theirs {
+        if reported_missing
+            .iter()
+            .any(|m| path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}[")))
+        {
+            continue;
+        }
+        match ours.get(path) {
+            None => {
+                if covered(ours, path, |f| f.mark.is_some() || f.open) {
+                    continue;
+                }
+                reported_missing.push(path);
+                push(
+                    missing,
+                    field.pointer.clone(),
+                    our_root.to_string(),
+                    format!("add `{path}` to the {what}{}", describe(field)),
+                );
+            }
+            Some(our_field) => {
+                if our_field.mark.is_none() {
+                    compare_field(
+                        &format!("`{path}` of the {what}"),
+                        field,
+                        our_field,
+                        direction,
+                        push,
+                    );
+                }
+            }
+        }
+    }
+    let mut reported_extra: Vec<&str> = Vec::new();
+    for (path, field) in ours {
+        if theirs.contains_key(path)
+            || reported_extra
+                .iter()
+                .any(|m| path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}[")))
+            || covered(ours, path, |f| f.mark.is_some())
+            || covered(theirs, path, |f| f.open)
+        {
+            continue;
+        }
+        reported_extra.push(path);
+        push(
+            Kind::NotDescribed,
+            String::new(),
+            field.pointer.clone(),
+            format!(
+                "NexHealth does not describe `{path}` of the {what}: remove it, or mark it with `{MARK}: <reason>` (e.g. `not-described, seen in real answers`)"
+            ),
+        );
+    }
+}
+
+/// Whether every type in `narrow` is accepted by `wide` (integer fits number).
+fn types_within(narrow: &BTreeSet<String>, wide: &BTreeSet<String>) -> bool {
+    wide.is_empty()
+        || narrow
+            .iter()
+            .all(|t| wide.contains(t) || (t == "integer" && wide.contains("number")))
+}
+
+fn compare_field(
+    what: &str,
+    theirs: &Field,
+    ours: &Field,
+    direction: Direction,
+    push: &mut Push<'_>,
+) {
+    if ours.mark.is_some() {
+        return;
+    }
+    let (tp, op) = (theirs.pointer.clone(), ours.pointer.clone());
+    // Types: we decode whatever NexHealth sends; NexHealth accepts what we send.
+    let broken = match direction {
+        Direction::Response => {
+            !theirs.types.is_empty() && !types_within(&theirs.types, &ours.types)
+        }
+        Direction::Request => !ours.types.is_empty() && !types_within(&ours.types, &theirs.types),
+    };
+    if broken {
+        push(
+            Kind::Type,
+            tp.clone(),
+            op.clone(),
+            format!(
+                "{what}: NexHealth says {}, we say {}: change ours to {}",
+                join(&theirs.types),
+                join(&ours.types),
+                join(&theirs.types)
+            ),
+        );
+    }
+    if let Some(format) = &theirs.format
+        && ours.format.as_ref() != Some(format)
+        && !broken
+        && !(direction == Direction::Response && widens(format, ours.format.as_deref()))
+    {
+        push(
+            Kind::Format,
+            tp.clone(),
+            op.clone(),
+            format!(
+                "{what}: NexHealth's format is `{format}`, ours {}: use `{format}`",
+                ours.format
+                    .as_deref()
+                    .map_or("is not set".to_string(), |f| format!("`{f}`"))
+            ),
+        );
+    }
+    let nullability = match direction {
+        Direction::Response => theirs.nullable && !ours.nullable,
+        Direction::Request => ours.nullable && !theirs.nullable,
+    };
+    if nullability {
+        push(
+            Kind::Nullability,
+            tp.clone(),
+            op.clone(),
+            match direction {
+                Direction::Response => {
+                    format!("{what}: NexHealth says it may be null: make ours nullable")
+                }
+                Direction::Request => {
+                    format!("{what}: NexHealth does not accept null: make ours not nullable")
+                }
+            },
+        );
+    }
+    let required = match direction {
+        // A file that lists no required fields says nothing about them.
+        Direction::Response => ours.required && !theirs.required && theirs.required_described,
+        Direction::Request => theirs.required && !ours.required,
+    };
+    if required {
+        push(
+            Kind::Required,
+            tp.clone(),
+            op.clone(),
+            match direction {
+                Direction::Response => {
+                    format!("{what}: NexHealth does not always send it: make ours optional")
+                }
+                Direction::Request => format!("{what}: NexHealth requires it: make ours required"),
+            },
+        );
+    }
+    match (&theirs.enumeration, &ours.enumeration) {
+        (Some(their_values), Some(our_values)) => {
+            let added: Vec<&String> = their_values.difference(our_values).collect();
+            let removed: Vec<&String> = our_values.difference(their_values).collect();
+            if !added.is_empty() {
+                push(
+                    Kind::Enum,
+                    tp.clone(),
+                    op.clone(),
+                    format!("{what}: NexHealth lists {added:?}, which ours lacks: add them"),
+                );
+            }
+            if direction == Direction::Request && !removed.is_empty() {
+                push(
+                    Kind::Enum,
+                    tp,
+                    op,
+                    format!(
+                        "{what}: we may send {removed:?}, which NexHealth does not list: remove them"
+                    ),
+                );
+            }
+        }
+        // We may send any string where NexHealth lists values.
+        (Some(their_values), None) if direction == Direction::Request => push(
+            Kind::Enum,
+            tp,
+            op,
+            format!("{what}: NexHealth accepts only {their_values:?}: make ours an enum"),
+        ),
+        // A response enum kept as a string is our forward-compatibility choice.
+        _ => {}
+    }
+}
+
+/// Whether our format holds every value of NexHealth's (a `double` holds any
+/// `float`, an `int64` any `int32`): decoding cannot fail on it.
+fn widens(theirs: &str, ours: Option<&str>) -> bool {
+    matches!(
+        (theirs, ours),
+        ("float", Some("double")) | ("int32", Some("int64"))
+    )
+}
+
+fn join(types: &BTreeSet<String>) -> String {
+    if types.is_empty() {
+        "any type".into()
+    } else {
+        types.iter().cloned().collect::<Vec<_>>().join("|")
+    }
+}
+
+/// The findings as text, grouped by operation.
+pub fn render(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "upstream: nothing NexHealth describes differs from our spec (deliberate differences are marked with x-upstream)\n".into();
+    }
+    let mut out = String::new();
+    let mut current = "";
+    for finding in findings {
+        if finding.operation != current {
+            current = &finding.operation;
+            out.push_str(&format!("\n{current}\n"));
+        }
+        out.push_str(&finding.to_string());
+    }
+    out.push_str(&format!(
+        "\nupstream: {} difference(s) to edit\n",
+        findings.len()
+    ));
+    out
+}

@@ -1,0 +1,344 @@
+//! `cargo xtask upstream`: one test per kind of drift. Each upstream document
+//! is built here from our own spec with one thing changed, so the project
+//! holds no copy of NexHealth's text.
+
+use serde_json::{Value, json};
+use xtask::upstream::{Finding, Kind, compare, load};
+
+fn ours() -> Value {
+    nexhealth_openapi::load_spec_value(&nexhealth_openapi::spec_path()).unwrap()
+}
+
+/// Our spec with `change` applied, as NexHealth's description.
+fn upstream(change: impl FnOnce(&mut Value)) -> Value {
+    let mut doc = ours();
+    change(&mut doc);
+    doc
+}
+
+fn at<'a>(doc: &'a mut Value, pointer: &str) -> &'a mut Value {
+    doc.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in the spec"))
+}
+
+/// Exactly one finding, of `kind`, on `operation`.
+fn only(findings: &[Finding], kind: Kind, operation: &str) -> Finding {
+    assert_eq!(
+        findings.len(),
+        1,
+        "expected one {kind:?} on {operation}, got:\n{}",
+        xtask::upstream::render(findings)
+    );
+    let finding = findings[0].clone();
+    assert_eq!(finding.kind, kind, "{finding:?}");
+    assert_eq!(finding.operation, operation, "{finding:?}");
+    assert!(!finding.change.is_empty());
+    finding
+}
+
+const LOCATION: &str = "/components/schemas/Location/properties";
+
+#[test]
+fn our_spec_against_itself_reports_nothing() {
+    let findings = compare(&ours(), &ours());
+    assert!(
+        findings.is_empty(),
+        "{}",
+        xtask::upstream::render(&findings)
+    );
+}
+
+/// Equivalent shapes are not drift: a `$ref` wrapped in a one-member `allOf`
+/// that only adds a description, a referenced schema written inline.
+#[test]
+fn references_and_single_member_all_of_are_resolved() {
+    let theirs = upstream(|doc| {
+        *at(doc, &format!("{LOCATION}/specialty")) = json!({
+            "allOf": [{"$ref": "#/components/schemas/Specialty"}],
+            "description": "another wording"
+        });
+        let inline = at(doc, "/components/schemas/Institution").clone();
+        *at(
+            doc,
+            "/components/schemas/InstitutionResponse/allOf/1/properties/data",
+        ) = inline;
+    });
+    let findings = compare(&theirs, &ours());
+    assert!(
+        findings.is_empty(),
+        "{}",
+        xtask::upstream::render(&findings)
+    );
+}
+
+#[test]
+fn a_new_operation_on_our_resources() {
+    let theirs = upstream(|doc| {
+        let get = at(doc, "/paths/~1locations~1{id}/get").clone();
+        let mut delete = get;
+        delete["operationId"] = json!("deleteLocationsId");
+        at(doc, "/paths/~1locations~1{id}")["delete"] = delete;
+    });
+    let finding = only(
+        &compare(&theirs, &ours()),
+        Kind::MissingOperation,
+        "DELETE /locations/{id}",
+    );
+    assert_eq!(finding.upstream, "/paths/~1locations~1{id}/delete");
+    assert!(
+        finding.change.contains("deleteLocationsId"),
+        "{}",
+        finding.change
+    );
+}
+
+#[test]
+fn an_operation_outside_our_resources_is_out_of_scope() {
+    let theirs = upstream(|doc| {
+        let get = at(doc, "/paths/~1institutions/get").clone();
+        at(doc, "/paths")["/appointments"] = json!({ "get": get });
+    });
+    assert_eq!(compare(&theirs, &ours()), vec![]);
+}
+
+#[test]
+fn a_new_query_parameter() {
+    let theirs = upstream(|doc| {
+        at(doc, "/paths/~1locations/get/parameters")
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "near_zip", "in": "query", "required": false, "schema": {"type": "string"}}));
+    });
+    let finding = only(
+        &compare(&theirs, &ours()),
+        Kind::MissingParameter,
+        "GET /locations",
+    );
+    assert!(finding.change.contains("`near_zip`"), "{}", finding.change);
+    assert!(
+        finding
+            .upstream
+            .starts_with("/paths/~1locations/get/parameters/")
+    );
+}
+
+#[test]
+fn a_new_response_field() {
+    let theirs = upstream(|doc| {
+        at(doc, LOCATION)["fax_number"] = json!({"type": "string", "nullable": true});
+    });
+    let findings = compare(&theirs, &ours());
+    // Location is in the answers of two operations; each says where to add it.
+    assert!(!findings.is_empty());
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::MissingResponseField, "{finding:?}");
+        assert!(finding.change.contains("fax_number"), "{}", finding.change);
+        assert_eq!(finding.upstream, format!("{LOCATION}/fax_number"));
+    }
+    let operations: Vec<&str> = findings.iter().map(|f| f.operation.as_str()).collect();
+    assert_eq!(operations, ["GET /locations", "GET /locations/{id}"]);
+}
+
+#[test]
+fn a_field_made_nullable() {
+    let theirs = upstream(|doc| {
+        at(doc, &format!("{LOCATION}/tz"))["nullable"] = json!(true);
+    });
+    let findings = compare(&theirs, &ours());
+    assert_eq!(findings.len(), 2, "{}", xtask::upstream::render(&findings));
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::Nullability);
+        assert_eq!(finding.ours, format!("{LOCATION}/tz"));
+        assert!(finding.change.contains("make ours nullable"));
+    }
+}
+
+#[test]
+fn a_new_enum_value_on_a_parameter_we_send() {
+    let theirs = upstream(|doc| {
+        at(doc, "/components/schemas/SyncState")["enum"] = json!(["green", "red", "yellow"]);
+    });
+    let findings = compare(&theirs, &ours());
+    // `read_status` and `write_status` of GET /sync_status both use it.
+    assert_eq!(findings.len(), 2, "{}", xtask::upstream::render(&findings));
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::Enum);
+        assert!(finding.change.contains("yellow"), "{}", finding.change);
+    }
+}
+
+#[test]
+fn a_response_enum_kept_as_a_string_is_not_drift() {
+    // Ours says `read_status` is a string (forward compatibility); NexHealth lists values.
+    let theirs = upstream(|doc| {
+        at(doc, "/components/schemas/SyncStatus/properties/read_status")["enum"] =
+            json!(["green", "red"]);
+    });
+    assert_eq!(compare(&theirs, &ours()), vec![]);
+}
+
+#[test]
+fn a_type_change() {
+    let theirs = upstream(|doc| {
+        *at(doc, &format!("{LOCATION}/id")) = json!({"type": "string"});
+    });
+    let findings = compare(&theirs, &ours());
+    assert!(!findings.is_empty());
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::Type, "{finding:?}");
+        assert!(
+            finding
+                .change
+                .contains("NexHealth says string, we say integer"),
+            "{}",
+            finding.change
+        );
+    }
+}
+
+#[test]
+fn a_renamed_operation_id_on_the_same_path() {
+    let theirs = upstream(|doc| {
+        at(doc, "/paths/~1sync_status/get")["operationId"] = json!("listSyncStatuses");
+    });
+    let finding = only(
+        &compare(&theirs, &ours()),
+        Kind::RenamedOperation,
+        "GET /sync_status",
+    );
+    assert!(
+        finding.change.contains("listSyncStatuses"),
+        "{}",
+        finding.change
+    );
+    assert!(
+        finding.change.contains("getSyncStatus"),
+        "{}",
+        finding.change
+    );
+}
+
+#[test]
+fn a_field_we_have_and_upstream_lacks_unless_marked() {
+    let theirs = upstream(|doc| {
+        at(doc, LOCATION)
+            .as_object_mut()
+            .unwrap()
+            .remove("foreign_id_type");
+    });
+    let findings = compare(&theirs, &ours());
+    assert_eq!(findings.len(), 2, "{}", xtask::upstream::render(&findings));
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::NotDescribed);
+        assert_eq!(finding.ours, format!("{LOCATION}/foreign_id_type"));
+        assert!(finding.upstream.is_empty());
+    }
+    // Marked as deliberate in our spec: not listed.
+    let mut marked = ours();
+    at(&mut marked, &format!("{LOCATION}/foreign_id_type"))["x-upstream"] =
+        json!("not-described, seen in real answers");
+    assert_eq!(compare(&theirs, &marked), vec![]);
+}
+
+/// The same document as OpenAPI 3.1: `type: [T, "null"]` instead of
+/// `nullable`, `{type: "null"}` instead of `{enum: [null]}`. Equivalent: no drift.
+#[test]
+fn an_openapi_3_1_document_equivalent_to_ours() {
+    fn to_3_1(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if map.remove("nullable") == Some(json!(true))
+                    && let Some(Value::String(t)) = map.get("type").cloned()
+                {
+                    map.insert("type".into(), json!([t, "null"]));
+                }
+                if map.get("enum") == Some(&json!([null])) {
+                    map.remove("enum");
+                    map.insert("type".into(), json!("null"));
+                }
+                map.values_mut().for_each(to_3_1);
+            }
+            Value::Array(items) => items.iter_mut().for_each(to_3_1),
+            _ => {}
+        }
+    }
+    let theirs = upstream(|doc| {
+        doc["openapi"] = json!("3.1.0");
+        to_3_1(doc);
+    });
+    assert!(theirs.to_string().contains(r#"["string","null"]"#));
+    let findings = compare(&theirs, &ours());
+    assert!(
+        findings.is_empty(),
+        "{}",
+        xtask::upstream::render(&findings)
+    );
+
+    // And the tool reads it from a YAML file as well as JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("nexhealth.yaml");
+    std::fs::write(&yaml, serde_yaml::to_string(&theirs).unwrap()).unwrap();
+    assert_eq!(load(&yaml).unwrap(), theirs);
+    let json_file = dir.path().join("nexhealth.json");
+    std::fs::write(&json_file, theirs.to_string()).unwrap();
+    assert_eq!(load(&json_file).unwrap(), theirs);
+}
+
+/// The report says what to change, and where in both documents.
+#[test]
+fn the_text_report_groups_by_operation_with_both_places() {
+    let theirs = upstream(|doc| {
+        at(doc, "/paths/~1sync_status/get")["operationId"] = json!("listSyncStatuses");
+        at(doc, "/paths/~1locations/get/parameters")
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "near_zip", "in": "query", "schema": {"type": "string"}}));
+    });
+    let text = xtask::upstream::render(&compare(&theirs, &ours()));
+    let locations = text.find("\nGET /locations\n").expect(&text);
+    let sync = text.find("\nGET /sync_status\n").expect(&text);
+    assert!(locations < sync, "{text}");
+    assert!(
+        text.contains("NexHealth: /paths/~1sync_status/get/operationId"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ours:      /paths/~1sync_status/get/operationId"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("upstream: 2 difference(s) to edit\n"),
+        "{text}"
+    );
+}
+
+/// The command's exit status: 0 when clean, 1 on drift, 2 when it cannot run.
+#[test]
+fn exit_status_and_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.json");
+    std::fs::write(&clean, ours().to_string()).unwrap();
+    let drifted = dir.path().join("drifted.json");
+    std::fs::write(
+        &drifted,
+        upstream(|doc| {
+            at(doc, "/paths/~1sync_status/get")["operationId"] = json!("listSyncStatuses");
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("upstream")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&[clean.to_str().unwrap()]).status.code(), Some(0));
+    let out = run(&[drifted.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings[0]["kind"], json!("renamed-operation"));
+    assert_eq!(findings[0]["operation"], json!("GET /sync_status"));
+    assert_eq!(run(&["/nonexistent/nexhealth.json"]).status.code(), Some(2));
+}
