@@ -40,6 +40,10 @@ pub use api::generated::{Client, builder, types};
 pub use api::pages::OnboardingQuery;
 pub use directory::LocationDirectory;
 pub use transport::auth::Session;
-pub use transport::policy::{CallOptions, RateLimit, RetryPolicy};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use transport::limit::RedisRateLimit;
+pub use transport::limit::{DEFAULT_COOLDOWN, RateLimit, RateLimitStatus, RateLimiter};
+pub use transport::policy::{CallOptions, RetryPolicy};
 pub use transport::secret::ApiKey;
 pub use transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};

@@ -48,7 +48,7 @@ fn a_package_missing_the_spec_fails_the_check() {
     copy_of_the_workspace(&repo.workspace, scratch.path());
     let manifest = scratch.path().join("openapi").join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let broken = text.replace("\"nexhealth.yaml\", ", "");
+    let broken = text.replace("\"/nexhealth.yaml\", ", "");
     assert_ne!(broken, text, "the include list names nexhealth.yaml");
     std::fs::write(&manifest, broken).unwrap();
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::transport::auth::Session;
-use crate::transport::policy::{Limiter, RateLimit, RetryPolicy};
+use crate::transport::limit::{Limiter, RateLimiter};
+use crate::transport::policy::RetryPolicy;
 use crate::transport::secret::ApiKey;
 use crate::transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 use crate::{Client, Error};
@@ -51,7 +52,7 @@ pub struct ClientBuilder {
     user_agent: String,
     http: Option<reqwest::Client>,
     retry: RetryPolicy,
-    rate_limit: Option<RateLimit>,
+    rate_limit: Option<RateLimiter>,
     max_body_bytes: usize,
     plain_http_to_remote: bool,
 }
@@ -79,10 +80,13 @@ impl ClientBuilder {
     }
 
     /// Keeps this client (and its clones) under `limit`, waiting before a
-    /// request rather than collecting 429s. Off by default; see
-    /// [`RateLimit::NEXHEALTH_DEFAULT`].
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
-        self.rate_limit = Some(limit);
+    /// request rather than collecting 429s. Off by default. A
+    /// [`RateLimit`](crate::RateLimit) limits this process
+    /// ([`RateLimit::NEXHEALTH_DEFAULT`](crate::RateLimit::NEXHEALTH_DEFAULT));
+    /// with the `redis` feature, a `RedisRateLimit` shares one budget between
+    /// every process that uses the same Redis and API key.
+    pub fn rate_limit(mut self, limit: impl Into<RateLimiter>) -> Self {
+        self.rate_limit = Some(limit.into());
         self
     }
 
@@ -169,12 +173,17 @@ impl ClientBuilder {
         };
         let base_str = base.as_str().trim_end_matches('/').to_string();
         let state = ClientState {
-            session: Session::new(self.key, base),
+            session: Session::new(self.key.clone(), base),
             retry: self.retry,
-            limiter: self
-                .rate_limit
-                .map(|limit| std::sync::Arc::new(Limiter::new(limit))),
+            limiter: match self.rate_limit {
+                Some(setting) => Some(std::sync::Arc::new(Limiter::new(
+                    setting,
+                    self.key.expose(),
+                )?)),
+                None => None,
+            },
             max_body_bytes: self.max_body_bytes,
+            timeout: self.timeout,
         };
         Ok(Client::new_with_client(&base_str, http, state))
     }
@@ -270,6 +279,13 @@ impl Client {
     pub fn base_url(&self) -> &str {
         use progenitor_client::ClientInfo;
         self.baseurl()
+    }
+
+    /// What the client's rate limiter is doing (`None` without one): whether
+    /// its budget is shared through Redis and whether it is on its fallback.
+    pub fn rate_limit_status(&self) -> Option<crate::RateLimitStatus> {
+        use progenitor_client::ClientInfo;
+        self.inner().limiter.as_ref().map(|l| l.status())
     }
 
     /// The shared session (credentials and cached token) of this client.

@@ -31,8 +31,15 @@ pub use generated_httpmock::{MockServerExt, operations};
 /// `MockServer` without a dependency of its own.
 pub use httpmock;
 
+mod enforcing;
 pub mod payloads;
+#[cfg(feature = "redis")]
+mod redis_server;
 mod stand_in;
+pub use enforcing::{EnforcementStats, EnforcingStandIn};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_server::RedisServer;
 pub use stand_in::StandIn;
 
 use httpmock::MockServer;

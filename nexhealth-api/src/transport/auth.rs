@@ -168,7 +168,11 @@ impl Session {
             &mut attempts,
         )
         .await
-        .map_err(|e| Error::from_reqwest(AUTH_OPERATION, e))?;
+        // A typed error stashed by the retry loop (the budget did not come) wins.
+        .map_err(|e| {
+            crate::transport::context::take_error()
+                .unwrap_or_else(|| Error::from_reqwest(AUTH_OPERATION, e))
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response

@@ -31,3 +31,10 @@ pub(crate) fn record_status(status: u16) {
 pub(crate) fn stash_error(error: Error) {
     let _ = CALL.try_with(|c| *c.error.borrow_mut() = Some(error));
 }
+
+/// Takes the typed error a lower layer stashed, if any.
+pub(crate) fn take_error() -> Option<Error> {
+    CALL.try_with(|c| c.error.borrow_mut().take())
+        .ok()
+        .flatten()
+}

@@ -87,6 +87,8 @@ impl ClientHooks<ClientState> for Client {
             status = tracing::field::Empty,
             attempts = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
+            budget_wait_ms = tracing::field::Empty,
+            limiter_fallback = tracing::field::Empty,
         );
         let started = Instant::now();
         async move {

@@ -3,7 +3,8 @@
 //! Everything here works on `reqwest` requests and knows nothing of
 //! institutions or locations: the credentials and the cached bearer token
 //! ([`auth`], [`token`], [`secret`]), NexHealth's headers ([`headers`]), the
-//! retry loop and the rate limit ([`retry`], [`policy`]), the state every
+//! retry loop and the rate limit ([`retry`], [`policy`], [`limit`]: in process
+//! or shared through Redis), the state every
 //! clone of a client shares ([`state`]) and the per-call context that the
 //! progenitor hooks ([`hooks`]) fill in.
 //!
@@ -15,6 +16,7 @@ pub(crate) mod auth;
 pub(crate) mod context;
 pub mod headers;
 pub(crate) mod hooks;
+pub(crate) mod limit;
 pub(crate) mod policy;
 pub(crate) mod retry;
 pub(crate) mod secret;

@@ -1,6 +1,5 @@
 //! What a call may do when it fails: retries, backoff, rate limits, timeouts.
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -88,54 +87,6 @@ impl RetryPolicy {
             builder = builder.with_jitter();
         }
         builder.build()
-    }
-}
-
-/// A client-side limit that keeps one API key under NexHealth's limits.
-/// Shared by every clone of the client it is given to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests per second.
-    pub per_second: NonZeroU32,
-    /// Requests per minute.
-    pub per_minute: NonZeroU32,
-}
-
-impl RateLimit {
-    /// NexHealth's documented default for these endpoints: 100 a second and 2,000 a minute.
-    pub const NEXHEALTH_DEFAULT: Self = Self {
-        per_second: NonZeroU32::new(100).expect("non-zero"),
-        per_minute: NonZeroU32::new(2_000).expect("non-zero"),
-    };
-}
-
-type Direct = governor::DefaultDirectRateLimiter;
-
-/// The limiter built from a [`RateLimit`].
-pub(crate) struct Limiter {
-    second: Direct,
-    minute: Direct,
-}
-
-impl std::fmt::Debug for Limiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Limiter")
-    }
-}
-
-impl Limiter {
-    pub(crate) fn new(limit: RateLimit) -> Self {
-        use governor::{Quota, RateLimiter};
-        Self {
-            second: RateLimiter::direct(Quota::per_second(limit.per_second)),
-            minute: RateLimiter::direct(Quota::per_minute(limit.per_minute)),
-        }
-    }
-
-    /// Waits until both windows allow one more request.
-    pub(crate) async fn ready(&self) {
-        self.minute.until_ready().await;
-        self.second.until_ready().await;
     }
 }
 

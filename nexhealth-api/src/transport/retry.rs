@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 
 use crate::Error;
 use crate::transport::context;
-use crate::transport::policy::{Limiter, RetryPolicy};
+use crate::transport::limit::{DEFAULT_COOLDOWN, Limiter};
+use crate::transport::policy::RetryPolicy;
 
 /// What the loop reads from the client's settings besides the retry policy.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +16,8 @@ pub(crate) struct Limits<'a> {
     pub(crate) limiter: Option<&'a Limiter>,
     /// The largest body read.
     pub(crate) max_body_bytes: usize,
+    /// The client's whole-request timeout (bounds the wait for the budget).
+    pub(crate) timeout: std::time::Duration,
 }
 
 /// Statuses worth another attempt of a call that is safe to repeat.
@@ -89,6 +92,19 @@ async fn read_ahead(
     Ok(reqwest::Response::from(rebuilt))
 }
 
+/// The least time left to a request after waiting for its budget.
+const MIN_LEFT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A `reqwest::Error` for a request that was never sent because its budget
+/// did not come in time; the typed error is stashed in the call's context,
+/// where the caller's conversion finds it first. Built from an invalid request
+/// so that nothing goes on the wire.
+fn budget_not_granted(http: &reqwest::Client) -> reqwest::Error {
+    http.get("http://")
+        .build()
+        .expect_err("an empty host never builds")
+}
+
 /// Sends `request` under `policy`. `retry_safe` says whether the call may be
 /// repeated at all. Returns the last response or error.
 pub(crate) async fn send(
@@ -107,8 +123,21 @@ pub(crate) async fn send(
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
         let spare = if may_retry { request.try_clone() } else { None };
-        if let Some(limiter) = &limits.limiter {
-            Box::pin(limiter.ready()).await;
+        if let Some(limiter) = limits.limiter {
+            // The wait counts against the attempt's timeout: what is left of
+            // it goes to the request itself.
+            let timeout = request.timeout().copied().unwrap_or(limits.timeout);
+            let deadline = std::time::Instant::now() + timeout;
+            match Box::pin(limiter.acquire(operation, Some(deadline))).await {
+                Ok(waited) if !waited.is_zero() => {
+                    *request.timeout_mut() = Some(timeout.saturating_sub(waited).max(MIN_LEFT));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    context::stash_error(error);
+                    return Err(budget_not_granted(http));
+                }
+            }
         }
         let started = std::time::Instant::now();
         let outcome = match http.execute(request).await {
@@ -128,6 +157,14 @@ pub(crate) async fn send(
                 let status = response.status().as_u16();
                 context::record_status(status);
                 tracing::debug!(operation, attempt, status, elapsed_ms, "attempt answered");
+                if status == 429
+                    && let Some(limiter) = limits.limiter
+                {
+                    // Every client sharing the limiter waits this out, not just this call.
+                    let pause = crate::api::error::retry_after(response.headers())
+                        .unwrap_or(DEFAULT_COOLDOWN);
+                    Box::pin(limiter.pause(pause)).await;
+                }
                 if !is_retryable_status(response.status()) {
                     return outcome;
                 }

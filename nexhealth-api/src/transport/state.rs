@@ -7,7 +7,8 @@ use reqwest::header::HeaderValue;
 
 use crate::Error;
 use crate::transport::auth::{Exchange, Session};
-use crate::transport::policy::{Limiter, RetryPolicy};
+use crate::transport::limit::Limiter;
+use crate::transport::policy::RetryPolicy;
 use crate::transport::retry::Limits;
 
 /// The largest response body read by default (64 MiB).
@@ -22,6 +23,9 @@ pub struct ClientState {
     pub(crate) retry: RetryPolicy,
     pub(crate) limiter: Option<Arc<Limiter>>,
     pub(crate) max_body_bytes: usize,
+    /// The whole-request timeout the client was built with: the longest an
+    /// attempt waits for its rate-limit budget when the call sets none.
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl ClientState {
@@ -30,6 +34,7 @@ impl ClientState {
         Limits {
             limiter: self.limiter.as_deref(),
             max_body_bytes: self.max_body_bytes,
+            timeout: self.timeout,
         }
     }
 

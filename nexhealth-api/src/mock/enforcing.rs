@@ -1,0 +1,175 @@
+//! [`EnforcingStandIn`]: the stand-in server, enforcing a rate limit the way
+//! the strictest reading of NexHealth's would: over sliding windows.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+
+use crate::RateLimit;
+use crate::api::operations::OPERATIONS;
+use crate::mock::payloads;
+
+/// What an [`EnforcingStandIn`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnforcementStats {
+    /// Requests answered normally.
+    pub accepted: u64,
+    /// Requests answered 429 because a window was full.
+    pub rejected: u64,
+    /// The most accepted requests in any sliding window of one second.
+    pub max_per_second: u64,
+    /// The most accepted requests in any sliding window of one minute.
+    pub max_per_minute: u64,
+}
+
+#[derive(Default)]
+struct Windows {
+    /// Arrival times of accepted requests, oldest first (the last minute is enough).
+    recent: VecDeque<Instant>,
+    /// Every accepted arrival, for the statistics.
+    all: Vec<Instant>,
+    rejected: u64,
+}
+
+/// A stand-in that answers every operation with the spec's examples (as
+/// [`StandIn`](crate::mock::StandIn) does) but enforces `limit` over sliding
+/// windows: a request that would make any window of one second hold more
+/// than `per_second` accepted requests, or any window of one minute more than
+/// `per_minute`, is answered 429 with `Retry-After: 1`. The token exchange
+/// counts like any request, as it does at NexHealth.
+pub struct EnforcingStandIn {
+    server: MockServer,
+    windows: Arc<Mutex<Windows>>,
+}
+
+impl EnforcingStandIn {
+    /// Starts the server on a free loopback port.
+    pub async fn start(limit: RateLimit) -> Self {
+        let server = MockServer::start_async().await;
+        let windows = Arc::new(Mutex::new(Windows::default()));
+        let routes: Vec<(String, regex::Regex, u16, String)> = OPERATIONS
+            .iter()
+            .filter_map(|op| {
+                let body = if op.id == "getSyncStatus" {
+                    serde_json::to_string(&payloads::sync_status()).ok()?
+                } else {
+                    payloads::json(op.id, op.success_status)?.to_string()
+                };
+                let pattern = regex::Regex::new(&op.path_pattern()).ok()?;
+                Some((op.method.to_string(), pattern, op.success_status, body))
+            })
+            .collect();
+        let shared = Arc::clone(&windows);
+        server
+            .mock_async(move |_, then| {
+                then.respond_with(move |request: &HttpMockRequest| {
+                    answer(&shared, limit, &routes, request)
+                });
+            })
+            .await;
+        Self { server, windows }
+    }
+
+    /// The base URL to give [`crate::ClientBuilder::base_url`].
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// What the server saw so far.
+    pub fn stats(&self) -> EnforcementStats {
+        let windows = self.windows.lock().expect("not poisoned");
+        EnforcementStats {
+            accepted: windows.all.len() as u64,
+            rejected: windows.rejected,
+            max_per_second: max_in_window(&windows.all, Duration::from_secs(1)),
+            max_per_minute: max_in_window(&windows.all, Duration::from_secs(60)),
+        }
+    }
+}
+
+fn answer(
+    windows: &Mutex<Windows>,
+    limit: RateLimit,
+    routes: &[(String, regex::Regex, u16, String)],
+    request: &HttpMockRequest,
+) -> HttpMockResponse {
+    let now = Instant::now();
+    let admitted = {
+        let mut w = windows.lock().expect("not poisoned");
+        while w
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            w.recent.pop_front();
+        }
+        let last_second = w
+            .recent
+            .iter()
+            .rev()
+            .take_while(|t| now.duration_since(**t) < Duration::from_secs(1))
+            .count();
+        if last_second >= limit.per_second.get() as usize
+            || w.recent.len() >= limit.per_minute.get() as usize
+        {
+            w.rejected += 1;
+            false
+        } else {
+            w.recent.push_back(now);
+            w.all.push(now);
+            true
+        }
+    };
+    let json = |status: u16, body: String| {
+        HttpMockResponse::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    if !admitted {
+        let body = serde_json::to_string(&payloads::error(429)).unwrap_or_default();
+        return json(429, body).header("retry-after", "1").build();
+    }
+    let path = request.uri().path().to_string();
+    match routes
+        .iter()
+        .find(|(method, pattern, _, _)| method == request.method_str() && pattern.is_match(&path))
+    {
+        Some((_, _, status, body)) => json(*status, body.clone()).build(),
+        None => json(
+            404,
+            serde_json::to_string(&payloads::error(404)).unwrap_or_default(),
+        )
+        .build(),
+    }
+}
+
+/// The most instants in any window of `length` (instants sorted).
+fn max_in_window(instants: &[Instant], length: Duration) -> u64 {
+    let mut start = 0;
+    let mut best = 0;
+    for end in 0..instants.len() {
+        while instants[end].duration_since(instants[start]) >= length {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_sliding() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let instants = [at(0), at(900), at(950), at(1_850), at(1_899)];
+        // 900, 950, 1850, 1899 lie within one second.
+        assert_eq!(max_in_window(&instants, Duration::from_secs(1)), 4);
+        assert_eq!(max_in_window(&instants, Duration::from_secs(60)), 5);
+    }
+}
