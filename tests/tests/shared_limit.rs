@@ -405,3 +405,38 @@ async fn redis_keys_hold_no_api_key_and_expire() {
     let debug = format!("{:?}", RedisRateLimit::new("redis://:hunter2@127.0.0.1:1/"));
     assert!(!debug.contains("hunter2"), "{debug}");
 }
+
+/// Redis goes away when the fleet has spent its minute budget: the fallback
+/// starts from each replica's share of what Redis last reported, so it spends
+/// nothing more until that budget frees up, and NexHealth sees no 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_does_not_spend_what_the_fleet_already_spent() {
+    let mut redis = redis();
+    let limit = RateLimit::new(100, 30);
+    let server = EnforcingStandIn::start(limit).await;
+    let clients: Vec<Client> = (0..3)
+        .map(|_| {
+            client(
+                &server.base_url(),
+                shared(&redis.url(), limit).fallback_share(1.0 / 3.0),
+            )
+        })
+        .collect();
+    // Spend the minute: 3 token exchanges and 27 calls.
+    for i in 0..27 {
+        clients[i % 3].get_locations().await.unwrap();
+    }
+    redis.stop();
+    for client in &clients {
+        let error = client
+            .get_locations()
+            .timeout(Duration::from_millis(1_500))
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        assert!(client.rate_limit_status().unwrap().fallback_active);
+    }
+    let stats = server.stats();
+    assert_eq!(stats.accepted, 30, "{stats:?}");
+    assert_eq!(stats.rejected, 0, "{stats:?}");
+}

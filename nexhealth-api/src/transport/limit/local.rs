@@ -1,7 +1,6 @@
 //! The in-process limiter: two governor limiters (per second, per minute)
 //! and a pause set by a 429.
 
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,31 +24,6 @@ impl LocalLimiter {
             Quota::per_second(limit.per_second),
             Quota::per_minute(limit.per_minute),
         )
-    }
-
-    /// A limiter that holds at most `share` of `limit` in *any* sliding window
-    /// of one second and of one minute: no bursts, requests evenly spaced.
-    /// With a spacing of `T / (n - 1)`, a window of length `T` holds at most
-    /// `n` requests. Used as the fallback of the shared limiter, so that N
-    /// replicas at a share of 1/N stay inside NexHealth's limits together.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn strict_share(limit: RateLimit, share: f64) -> Self {
-        let spacing = |per_window: NonZeroU32, window: Duration| {
-            let n = ((f64::from(per_window.get()) * share).floor() as u32).max(1);
-            if n <= 1 {
-                window + Duration::from_millis(1)
-            } else {
-                window / (n - 1)
-            }
-        };
-        let one = NonZeroU32::new(1).expect("non-zero");
-        let second = Quota::with_period(spacing(limit.per_second, Duration::from_secs(1)))
-            .expect("a positive period")
-            .allow_burst(one);
-        let minute = Quota::with_period(spacing(limit.per_minute, Duration::from_secs(60)))
-            .expect("a positive period")
-            .allow_burst(one);
-        Self::with(second, minute)
     }
 
     fn with(second: Quota, minute: Quota) -> Self {
@@ -98,22 +72,6 @@ impl LocalLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Evenly spaced: in any one-second window, at most the share.
-    #[tokio::test]
-    async fn a_strict_share_never_bursts() {
-        let limiter = LocalLimiter::strict_share(RateLimit::new(30, 10_000), 1.0 / 3.0);
-        let started = Instant::now();
-        for _ in 0..11 {
-            limiter.acquire(None).await.unwrap();
-        }
-        // 10 per second, spaced 1/9 s: the 11th comes after 10 spacings.
-        assert!(
-            started.elapsed() >= Duration::from_millis(1_100),
-            "{:?}",
-            started.elapsed()
-        );
-    }
 
     #[tokio::test]
     async fn the_wait_respects_the_deadline() {

@@ -22,6 +22,8 @@ use crate::Error;
 mod local;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod sliding;
 
 pub(crate) use local::LocalLimiter;
 #[cfg(feature = "redis")]

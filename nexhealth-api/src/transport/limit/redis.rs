@@ -22,13 +22,14 @@
 //! [`RedisRateLimit::fallback_share`] of the budget (with no bursts, so N
 //! replicas at 1/N stay inside the limits together), logs one warning, tries
 //! Redis again every [`PROBE_INTERVAL`], and logs one warning when it is back.
-//! The hand-overs keep the per-second window strict: the fallback starts one
-//! window after Redis's last grants (so the call that finds Redis gone waits
-//! at most the Redis timeout plus about one second), and for one probe
-//! interval and one window after Redis is back, its grants are also held to
-//! the in-process share, while other replicas may still be on theirs. The
-//! minute window can briefly hold more than its budget at a hand-over if the
-//! fleet was running at the minute limit.
+//! The hand-overs keep both windows strict. The fallback keeps the same
+//! sliding logs in process, seeded with this process's share of what Redis
+//! last reported for each window, so it cannot spend what the fleet spent
+//! just before Redis went away. When Redis is back, the fallback's grants are
+//! added to Redis's logs, and for one probe interval and one window the
+//! process also keeps to its in-process share, while other replicas may still
+//! be on theirs. A call on the fallback waits for the share or the next probe
+//! of Redis, whichever comes first, and never past its deadline.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,37 +38,51 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::Digest;
 
-use super::local::LocalLimiter;
+use super::sliding::SlidingLog;
 use super::{Exhausted, RateLimit, sleep_within};
 use crate::Error;
 
 /// How often a limiter on its fallback tries Redis again.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Takes one slot, or answers how many milliseconds to wait.
+/// Takes one slot, or answers how many milliseconds to wait: `{wait, now,
+/// in the second window, in the minute window}` (times in Redis's ms).
 /// KEYS: second log, minute log, pause. ARGV: per second, per minute,
 /// second window (ms), minute window (ms), a unique member.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pause = redis.call('PTTL', KEYS[3])
-if pause > 0 then return pause end
+if pause > 0 then return { pause, now, 0, 0 } end
 local limits = { tonumber(ARGV[1]), tonumber(ARGV[2]) }
 local windows = { tonumber(ARGV[3]), tonumber(ARGV[4]) }
 local wait = 0
+local counts = { 0, 0 }
 for i = 1, 2 do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - windows[i])
-  local count = redis.call('ZCARD', KEYS[i])
-  if count >= limits[i] then
-    local leaving = redis.call('ZRANGE', KEYS[i], count - limits[i], count - limits[i], 'WITHSCORES')
+  counts[i] = redis.call('ZCARD', KEYS[i])
+  if counts[i] >= limits[i] then
+    local leaving = redis.call('ZRANGE', KEYS[i], counts[i] - limits[i], counts[i] - limits[i], 'WITHSCORES')
     wait = math.max(wait, tonumber(leaving[2]) + windows[i] - now + 1)
   end
 end
-if wait > 0 then return wait end
+if wait > 0 then return { wait, now, counts[1], counts[2] } end
 for i = 1, 2 do
   redis.call('ZADD', KEYS[i], now, ARGV[5])
   redis.call('PEXPIRE', KEYS[i], windows[i] + 1000)
 end
+return { 0, now, counts[1] + 1, counts[2] + 1 }
+";
+
+/// Hands the fallback's grants to Redis. KEYS: second log, minute log.
+/// ARGV: second window (ms), minute window (ms), then score and member pairs.
+const MERGE: &str = r"
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 1000)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 1000)
 return 0
 ";
 
@@ -196,6 +211,18 @@ struct Fallback {
     probe_at: Instant,
     /// Until then, Redis's grants are also held to the in-process share.
     guarded_until: Instant,
+    /// The fleet's grants in each window at the last answer, and when.
+    last_counts: [u64; 2],
+    last_answer: Option<(Instant, u64)>,
+    /// A 429's pause, for the in-process side.
+    paused_until: Option<Instant>,
+}
+
+/// One answer of the acquire script.
+struct Answer {
+    wait_ms: u64,
+    now_ms: u64,
+    counts: [u64; 2],
 }
 
 pub(crate) struct RedisLimiter {
@@ -203,12 +230,13 @@ pub(crate) struct RedisLimiter {
     connection: tokio::sync::OnceCell<ConnectionManager>,
     acquire: redis::Script,
     pause: redis::Script,
+    merge: redis::Script,
     keys: [String; 3],
     limit: RateLimit,
     windows_ms: [u64; 2],
     timeout: Duration,
     share: f64,
-    local: LocalLimiter,
+    local: SlidingLog,
     state: Mutex<Fallback>,
     member: String,
     counter: AtomicU64,
@@ -229,6 +257,7 @@ impl RedisLimiter {
             connection: tokio::sync::OnceCell::new(),
             acquire: redis::Script::new(ACQUIRE),
             pause: redis::Script::new(PAUSE),
+            merge: redis::Script::new(MERGE),
             keys: [
                 format!("{base}:s"),
                 format!("{base}:m"),
@@ -238,12 +267,15 @@ impl RedisLimiter {
             windows_ms: [1_000 + margin, 60_000 + margin],
             timeout: config.redis_timeout,
             share: config.fallback_share,
-            local: LocalLimiter::strict_share(config.limit, config.fallback_share),
+            local: SlidingLog::share_of(config.limit, config.fallback_share, config.window_margin),
             state: Mutex::new(Fallback {
                 active: false,
                 since: now,
                 probe_at: now,
                 guarded_until: now,
+                last_counts: [0, 0],
+                last_answer: None,
+                paused_until: None,
             }),
             member: format!("{}-{:x}", std::process::id(), random()),
             counter: AtomicU64::new(0),
@@ -262,8 +294,8 @@ impl RedisLimiter {
             .cloned()
     }
 
-    /// One round trip of the acquire script: 0, or milliseconds to wait.
-    async fn try_acquire(&self) -> Result<u64, &'static str> {
+    /// One round trip of the acquire script.
+    async fn try_acquire(&self) -> Result<Answer, &'static str> {
         let member = format!(
             "{}-{}",
             self.member,
@@ -280,12 +312,18 @@ impl RedisLimiter {
                 .arg(self.windows_ms[0])
                 .arg(self.windows_ms[1])
                 .arg(member)
-                .invoke_async::<i64>(&mut connection)
+                .invoke_async::<Vec<i64>>(&mut connection)
                 .await
         };
         match tokio::time::timeout(self.timeout, round_trip).await {
-            Ok(Ok(wait)) if wait >= 0 => Ok(wait as u64),
-            Ok(Ok(_)) => Err("Redis answered a negative wait"),
+            Ok(Ok(answer)) => match answer.as_slice() {
+                [wait, now, second, minute] if answer.iter().all(|v| *v >= 0) => Ok(Answer {
+                    wait_ms: *wait as u64,
+                    now_ms: *now as u64,
+                    counts: [*second as u64, *minute as u64],
+                }),
+                _ => Err("Redis answered something else than the script's answer"),
+            },
             Ok(Err(e))
                 if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() =>
             {
@@ -313,9 +351,13 @@ impl RedisLimiter {
             state.active = true;
             state.since = now;
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
-            // Redis may have granted a whole second's budget just now: the
-            // in-process share starts once that has left the window.
-            self.local.pause(Duration::from_millis(self.windows_ms[0]));
+            // The fleet may have spent much of its budget just now: this
+            // process starts from its share of what Redis last reported.
+            let recent = state
+                .last_answer
+                .is_some_and(|(at, _)| at.elapsed() < Duration::from_millis(self.windows_ms[1]));
+            let counts = if recent { state.last_counts } else { [0, 0] };
+            self.local.seed(counts, self.share);
             tracing::warn!(
                 reason,
                 fallback_share = self.share,
@@ -325,50 +367,136 @@ impl RedisLimiter {
         state.probe_at = now + PROBE_INTERVAL;
     }
 
-    fn recovered(&self) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
+    /// Notes a good answer; back from the fallback, hands the fallback's
+    /// grants to Redis so that its windows count them.
+    async fn answered(&self, answer: &Answer, asked_at: Instant) {
+        let was_active = {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            state.last_counts = answer.counts;
+            state.last_answer = Some((asked_at, answer.now_ms));
+            let was_active = state.active;
+            if was_active {
+                state.active = false;
+                // Other replicas may still be on their fallback, unknown to
+                // Redis: until they have all probed, this one also keeps to its share.
+                state.guarded_until =
+                    Instant::now() + PROBE_INTERVAL + Duration::from_millis(self.windows_ms[0]);
+                tracing::warn!(
+                    after_ms = state.since.elapsed().as_millis() as u64,
+                    "shared rate limit: Redis is back, the budget is shared again"
+                );
+            }
+            was_active
         };
-        if state.active {
-            state.active = false;
-            // Other replicas may still be on their fallback, unknown to Redis:
-            // until they have all probed, this one also keeps to its share.
-            state.guarded_until =
-                Instant::now() + PROBE_INTERVAL + Duration::from_millis(self.windows_ms[0]);
-            tracing::warn!(
-                after_ms = state.since.elapsed().as_millis() as u64,
-                "shared rate limit: Redis is back, the budget is shared again"
+        if was_active {
+            self.merge(answer.now_ms, asked_at).await;
+        }
+    }
+
+    /// Adds the fallback's grants still in the minute window to Redis's logs.
+    async fn merge(&self, now_ms: u64, now: Instant) {
+        let grants = self.local.grants();
+        if grants.is_empty() {
+            return;
+        }
+        let mut invocation = self.merge.key(&self.keys[0]);
+        invocation.key(&self.keys[1]);
+        invocation.arg(self.windows_ms[0]).arg(self.windows_ms[1]);
+        for (i, at) in grants.iter().enumerate() {
+            let age = now.saturating_duration_since(*at).as_millis() as u64;
+            invocation
+                .arg(now_ms.saturating_sub(age))
+                .arg(format!("{}-fallback-{i}", self.member));
+        }
+        let round_trip = async {
+            let mut connection = self.connection().await?;
+            invocation.invoke_async::<i64>(&mut connection).await
+        };
+        if !matches!(
+            tokio::time::timeout(self.timeout, round_trip).await,
+            Ok(Ok(_))
+        ) {
+            tracing::debug!(
+                "shared rate limit: the fallback's grants could not be handed to Redis"
             );
+        }
+    }
+
+    /// The pause a 429 set, still to wait.
+    fn local_pause(&self) -> Option<Duration> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.paused_until)
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Takes a slot of the in-process share, waiting at most until `until`.
+    async fn take_local(&self, until: Option<Instant>) -> Result<(), Exhausted> {
+        loop {
+            if let Some(pause) = self.local_pause() {
+                sleep_within(pause, until).await?;
+            }
+            match self.local.try_take() {
+                Ok(()) => return Ok(()),
+                Err(wait) => sleep_within(wait, until).await?,
+            }
         }
     }
 
     pub(crate) async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Exhausted> {
         loop {
             if self.skip_redis() {
-                return self.local.acquire(deadline).await;
+                // On the fallback: the in-process share, until the next probe.
+                let probe_at = self
+                    .state
+                    .lock()
+                    .map(|s| s.probe_at)
+                    .unwrap_or_else(|_| Instant::now());
+                let until = match deadline {
+                    Some(deadline) if deadline < probe_at => deadline,
+                    _ => probe_at,
+                };
+                match self.take_local(Some(until)).await {
+                    Ok(()) => return Ok(()),
+                    Err(Exhausted) if until == probe_at && deadline != Some(probe_at) => {
+                        // Not granted before the probe: sleep to it and ask Redis again.
+                        sleep_within(probe_at.saturating_duration_since(Instant::now()), deadline)
+                            .await?;
+                        continue;
+                    }
+                    Err(exhausted) => return Err(exhausted),
+                }
             }
+            let asked_at = Instant::now();
             match self.try_acquire().await {
-                Ok(0) => {
-                    self.recovered();
+                Ok(answer) => {
+                    self.answered(&answer, asked_at).await;
+                    if answer.wait_ms > 0 {
+                        sleep_within(Duration::from_millis(answer.wait_ms), deadline).await?;
+                        continue;
+                    }
                     if self.guarded() {
-                        return self.local.acquire(deadline).await;
+                        // Just back: Redis's grant and the in-process share.
+                        return self.take_local(deadline).await;
                     }
                     return Ok(());
                 }
-                Ok(wait) => {
-                    self.recovered();
-                    sleep_within(Duration::from_millis(wait), deadline).await?;
-                }
-                Err(reason) => {
-                    self.fall_back(reason);
-                    return self.local.acquire(deadline).await;
-                }
+                Err(reason) => self.fall_back(reason),
             }
         }
     }
 
     pub(crate) async fn pause(&self, pause: Duration) {
-        self.local.pause(pause);
+        if let Ok(mut state) = self.state.lock() {
+            let until = Instant::now() + pause;
+            if state.paused_until.is_none_or(|current| current < until) {
+                state.paused_until = Some(until);
+            }
+        }
         if self.skip_redis() {
             return;
         }
