@@ -5,13 +5,15 @@
 
 // The tree shows the layers: `transport` (one request on the wire), `api`
 // (the generated client and our types around it), `domain` (helpers built on
-// the API), `mock` (test support). Each layer's module says what goes there.
+// the API), `webhooks` (pushed events: receiving and verifying), `mock`
+// (test support). Each layer's module says what goes there.
 mod api;
 mod domain;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 mod transport;
+pub mod webhooks;
 
 #[cfg(feature = "introspection")]
 #[doc(hidden)]
@@ -47,3 +49,4 @@ pub use transport::limit::{DEFAULT_COOLDOWN, RateLimit, RateLimitStatus, RateLim
 pub use transport::policy::{CallOptions, RetryPolicy};
 pub use transport::secret::ApiKey;
 pub use transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
+pub use webhooks::WebhookSecret;

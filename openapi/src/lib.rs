@@ -66,6 +66,12 @@ fn err(message: impl Into<String>) -> GenerateError {
     }
 }
 
+/// Spec types the SDK implements by hand: `(schema name, Rust path)`.
+pub const REPLACED_TYPES: &[(&str, &str)] = &[
+    // The endpoint's signing secret: a type whose Debug never shows it.
+    ("WebhookSecretKey", "crate::WebhookSecret"),
+];
+
 /// The progenitor settings. Changing them changes the public API of the SDK.
 pub fn settings() -> GenerationSettings {
     let mut settings = GenerationSettings::new();
@@ -76,6 +82,9 @@ pub fn settings() -> GenerationSettings {
         .with_hooks(HooksMode::Expected)
         .with_derive("schemars::JsonSchema")
         .with_derive("PartialEq");
+    for (name, path) in REPLACED_TYPES {
+        settings.with_replacement(name, path, std::iter::empty());
+    }
     settings
 }
 

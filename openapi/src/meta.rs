@@ -124,9 +124,16 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
         }
         let success_status =
             success_status.ok_or_else(|| format!("at {pointer}: no 2xx response"))?;
-        let schema = success_schema.ok_or_else(|| {
-            format!("at {pointer}: the 2xx response must `$ref` a component schema")
-        })?;
+        // 204 answers nothing: its builder resolves to `Response<()>`.
+        let schema = match success_schema {
+            Some(schema) => Some(schema),
+            None if success_status == 204 => None,
+            None => {
+                return Err(format!(
+                    "at {pointer}: the 2xx response must `$ref` a component schema"
+                ));
+            }
+        };
         let method_upper = method.to_uppercase();
         let idempotent = matches!(method, "get" | "head" | "options")
             || op.get("x-idempotent").and_then(Value::as_bool) == Some(true);
@@ -157,13 +164,24 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
             examples.push(quote!((#id, 0u16, #text)));
         }
 
-        let schema_ident = format_ident!("{}", schema);
-        if envelopes.insert(schema.clone()) {
-            let data = data_type(spec, &schema)?;
-            glue.push(quote!(crate::api::envelope::impl_envelope!(#schema_ident => #data);));
-        }
         let builder = format_ident!("{}", pascal(id));
-        glue.push(quote!(crate::api::envelope::impl_into_future!(#builder => #schema_ident, #id);));
+        match schema {
+            Some(schema) => {
+                let schema_ident = format_ident!("{}", schema);
+                if envelopes.insert(schema.clone()) {
+                    let data = data_type(spec, &schema)?;
+                    glue.push(
+                        quote!(crate::api::envelope::impl_envelope!(#schema_ident => #data);),
+                    );
+                }
+                glue.push(
+                    quote!(crate::api::envelope::impl_into_future!(#builder => #schema_ident, #id);),
+                );
+            }
+            None => glue.push(
+                quote!(crate::api::envelope::impl_into_future!(#builder => no_content, #id);),
+            ),
+        }
     }
     let schema_names: Vec<&String> = spec
         .pointer("/components/schemas")
@@ -171,12 +189,19 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
         .map(|m| m.keys().collect())
         .unwrap_or_default();
     let registry = schema_names.iter().map(|name| {
-        let ident = format_ident!("{}", name);
+        let path: proc_macro2::TokenStream =
+            match crate::REPLACED_TYPES.iter().find(|(n, _)| n == name) {
+                Some((_, path)) => path.parse().expect("a Rust path"),
+                None => {
+                    let ident = format_ident!("{}", name);
+                    quote!(crate::types::#ident)
+                }
+            };
         quote! {
             crate::introspect::SchemaEntry {
                 name: #name,
-                roundtrip: crate::introspect::roundtrip::<crate::types::#ident>,
-                json_schema: crate::introspect::json_schema::<crate::types::#ident>,
+                roundtrip: crate::introspect::roundtrip::<#path>,
+                json_schema: crate::introspect::json_schema::<#path>,
             }
         }
     });

@@ -132,6 +132,63 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
             .hashid("y2wxl82zldm4")
             .await
             .map(drop),
+        "getWebhookEndpoints" => client.get_webhook_endpoints().await.map(drop),
+        "postWebhookEndpoints" => client
+            .post_webhook_endpoints()
+            .body(
+                payloads::decode::<nexhealth_api::types::WebhookEndpointCreateRequest>(
+                    "postWebhookEndpoints",
+                    0,
+                )
+                .expect("the spec's example"),
+            )
+            .await
+            .map(drop),
+        "patchWebhookEndpointsId" => client
+            .patch_webhook_endpoints_id()
+            .id(1)
+            .body(nexhealth_api::types::WebhookEndpointUpdateRequest {
+                target_url: None,
+                active: Some(true),
+            })
+            .await
+            .map(drop),
+        "deleteWebhookEndpointsId" => client.delete_webhook_endpoints_id().id(1).await.map(drop),
+        "getWebhookEndpointsIdWebhookSubscriptions" => client
+            .get_webhook_endpoints_id_webhook_subscriptions()
+            .id(1)
+            .await
+            .map(drop),
+        "postWebhookEndpointsIdWebhookSubscriptions" => client
+            .post_webhook_endpoints_id_webhook_subscriptions()
+            .id(1)
+            .subdomain("example-subdomain")
+            .body(
+                payloads::decode::<nexhealth_api::types::WebhookSubscriptionCreateRequest>(
+                    "postWebhookEndpointsIdWebhookSubscriptions",
+                    0,
+                )
+                .expect("the spec's example"),
+            )
+            .await
+            .map(drop),
+        "patchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId" => client
+            .patch_webhook_endpoints_id_webhook_subscriptions_subscription_id()
+            .id(1)
+            .subscription_id(5)
+            .subdomain("example-subdomain")
+            .body(nexhealth_api::types::WebhookSubscriptionUpdateRequest {
+                new_endpoint_id: None,
+                active: Some(false),
+            })
+            .await
+            .map(drop),
+        "deleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId" => client
+            .delete_webhook_endpoints_id_webhook_subscriptions_subscription_id()
+            .id(1)
+            .subscription_id(5)
+            .await
+            .map(drop),
         other => panic!("the contract suite does not know operation {other}: add it to `call`"),
     }
 }

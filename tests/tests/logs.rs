@@ -87,6 +87,30 @@ async fn trace_logs_hold_no_key_token_or_query_value() {
             then.status(status).json_body(body);
         });
     }
+    // The webhook operations, answered with the spec's examples (which carry a secret_key).
+    for op in nexhealth_api::operations::OPERATIONS
+        .iter()
+        .filter(|op| op.path.starts_with("/webhook_endpoints"))
+    {
+        let path = op
+            .path
+            .replace("{id}", "1")
+            .replace("{subscription_id}", "5");
+        let body = payloads::json(op.id, op.success_status);
+        h.server.mock(|when, then| {
+            when.method(op.method).path(path.as_str());
+            match body {
+                Some(body) => {
+                    then.status(op.success_status)
+                        .header("content-type", "application/json")
+                        .body(body);
+                }
+                None => {
+                    then.status(op.success_status);
+                }
+            }
+        });
+    }
     h.server.mock(|when, then| {
         when.method(GET).path("/locations/8");
         then.status(403).json_body_obj(&payloads::error(403));
@@ -131,6 +155,8 @@ async fn trace_logs_hold_no_key_token_or_query_value() {
         SECRET_SUBDOMAIN,
         SECRET_FOREIGN_ID,
         SECRET_CURSOR,
+        // The webhook endpoint's signing secret, in the examples' answers.
+        "example-signing-secret",
         "example-subdomain",
     ] {
         assert!(

@@ -331,8 +331,30 @@ macro_rules! impl_envelope {
 }
 pub(crate) use impl_envelope;
 
+/// An answer without a body (204): its data is `()`.
+impl Envelope for () {
+    type Data = ();
+    fn into_parts(self) -> (Self::Data, EnvelopeMeta) {
+        ((), EnvelopeMeta::default())
+    }
+}
+
 /// Makes a generated request builder awaitable: `client.get_locations().await?`.
 macro_rules! impl_into_future {
+    ($builder:ident => no_content, $operation:literal) => {
+        impl $crate::api::call::Sealed for $crate::builder::$builder<'_> {}
+
+        impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
+            type Output = ::std::result::Result<$crate::Response<()>, $crate::Error>;
+            type IntoFuture = $crate::CallFuture<'a, ()>;
+            fn into_future(self) -> Self::IntoFuture {
+                $crate::api::envelope::run::<(), _>(
+                    $operation,
+                    ::std::boxed::Box::pin(self.progenitor_send()),
+                )
+            }
+        }
+    };
     ($builder:ident => $envelope:ident, $operation:literal) => {
         impl $crate::api::call::Sealed for $crate::builder::$builder<'_> {}
 

@@ -180,6 +180,70 @@ impl SyncReport {
         }
     }
 
+    /// Learns from a `SyncStatus` webhook event, without an API call: the
+    /// syncs that serve the event's locations (or carry its sync name) take
+    /// the event's read and write states where its times are newer than what
+    /// the report holds, and are assessed again at `now` with the default
+    /// [`Thresholds`]. Answers whether anything changed: a duplicate or an
+    /// out-of-order (older) delivery changes nothing.
+    ///
+    /// NexHealth pushes a sync's recovery (red to green) but not its failure:
+    /// keep polling `/sync_status` (with [`Client::sync_health`]) to see a
+    /// sync go down; events only bring the good news sooner.
+    pub fn apply_event(
+        &mut self,
+        event: &crate::webhooks::SyncStatusEvent,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.apply_event_with(event, now, Thresholds::default())
+    }
+
+    /// [`apply_event`](Self::apply_event) with other thresholds.
+    pub fn apply_event_with(
+        &mut self,
+        event: &crate::webhooks::SyncStatusEvent,
+        now: DateTime<Utc>,
+        thresholds: Thresholds,
+    ) -> bool {
+        let change = &event.sync;
+        let mut changed = false;
+        for health in &mut self.syncs {
+            let serves = health
+                .sync
+                .locations
+                .iter()
+                .any(|l| change.location_ids.contains(&l.id.to_string()));
+            let named = change.sync_source_name.is_some()
+                && change.sync_source_name == health.sync.sync_source_name;
+            if !(serves || named) {
+                continue;
+            }
+            let mut sync = health.sync.clone();
+            let newer = |event: Option<DateTime<Utc>>, held: Option<DateTime<Utc>>| {
+                event.is_some_and(|e| held.is_none_or(|h| e > h))
+            };
+            let mut touched = false;
+            if newer(change.read_status_at, sync.read_status_at) {
+                sync.read_status_at = change.read_status_at;
+                sync.read_status = change.read_status.clone().or(sync.read_status);
+                touched = true;
+            }
+            if newer(change.write_status_at, sync.write_status_at) {
+                sync.write_status_at = change.write_status_at;
+                sync.write_status = change.write_status.clone().or(sync.write_status);
+                touched = true;
+            }
+            if touched {
+                *health = SyncHealth::assess(sync, now, thresholds);
+                changed = true;
+            }
+        }
+        if changed {
+            self.assessed_at = now;
+        }
+        changed
+    }
+
     /// The syncs serving `location_id` (normally one).
     pub fn for_location(&self, location_id: i32) -> impl Iterator<Item = &SyncHealth> {
         self.syncs

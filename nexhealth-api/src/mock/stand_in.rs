@@ -23,7 +23,7 @@ impl StandIn {
             } else {
                 payloads::json(op.id, op.success_status).map(str::to_string)
             };
-            let Some(body) = body else {
+            let Some(body) = body.or_else(|| (op.success_status == 204).then(String::new)) else {
                 continue;
             };
             let pattern = op.path_pattern();
@@ -32,9 +32,13 @@ impl StandIn {
                 .mock_async(|when, then| {
                     when.method(method.as_str())
                         .path_matches(regex::Regex::new(&pattern).expect("valid path pattern"));
-                    then.status(op.success_status)
-                        .header("content-type", "application/json")
-                        .body(body);
+                    if body.is_empty() {
+                        then.status(op.success_status);
+                    } else {
+                        then.status(op.success_status)
+                            .header("content-type", "application/json")
+                            .body(body);
+                    }
                 })
                 .await;
         }

@@ -1,0 +1,19 @@
+//! Webhooks: NexHealth's pushed events, for the syncs and onboardings the
+//! SDK covers.
+//!
+//! Managing them is part of the generated client (`get_webhook_endpoints`,
+//! `post_webhook_endpoints_id_webhook_subscriptions`, …) plus the helpers in
+//! [`manage`] that do what an integrator means. Receiving them is
+//! framework-neutral: [`receive`] takes a delivery's headers, its raw body and
+//! the endpoint's secret, verifies the signature ([`signature`]) and answers a
+//! typed [`Event`] or a typed [`Rejection`].
+
+pub mod event;
+pub mod manage;
+pub mod receive;
+mod secret;
+pub mod signature;
+
+pub use event::{Event, EventEnvelope, SyncStatusEvent};
+pub use receive::{Receiver, Rejection, receive};
+pub use secret::WebhookSecret;
