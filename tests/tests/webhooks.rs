@@ -31,11 +31,11 @@ fn v3(when: httpmock::When, token: &str) -> httpmock::When {
 }
 
 fn endpoints() -> WebhookEndpointListResponse {
-    payloads::decode("getWebhookEndpoints", 200).unwrap()
+    payloads::webhook_endpoints()
 }
 
 fn subscriptions() -> WebhookSubscriptionListResponse {
-    payloads::decode("getWebhookEndpointsIdWebhookSubscriptions", 200).unwrap()
+    payloads::webhook_subscriptions()
 }
 
 #[tokio::test]
@@ -305,6 +305,41 @@ async fn ensure_helpers_are_idempotent() {
     create_endpoint.assert_calls(0);
     subs.assert_calls(1);
     create_sub.assert_calls(1);
+    fallback.assert_calls(0);
+}
+
+/// Once everything exists and is active, ensuring again sends only the two lists.
+#[tokio::test]
+async fn ensuring_what_already_exists_changes_nothing() {
+    let h = Harness::start().await;
+    let _auth = h.auth();
+    h.server.get_webhook_endpoints(|_, then| {
+        then.ok(&endpoints());
+    });
+    let mut both = subscriptions();
+    let mut write = both.data[0].clone();
+    write.id = 6;
+    write.event = Some("sync_status_write_change".into());
+    both.data.push(write);
+    h.server
+        .get_webhook_endpoints_id_webhook_subscriptions(|when, then| {
+            when.id(1).subdomain("example-subdomain");
+            then.ok(&both);
+        });
+    // Anything else (a POST or PATCH) would reach the fallback mock.
+    let (client, fallback) = h.client();
+    for _ in 0..2 {
+        let endpoint = client
+            .ensure_webhook_endpoint("https://hooks.example.com/nexhealth")
+            .await
+            .unwrap();
+        let subscriptions = client
+            .ensure_sync_status_subscriptions(endpoint.id, "example-subdomain")
+            .await
+            .unwrap();
+        let ids: Vec<i32> = subscriptions.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![5, 6]);
+    }
     fallback.assert_calls(0);
 }
 

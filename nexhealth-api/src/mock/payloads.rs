@@ -106,6 +106,24 @@ pub fn onboarding_created() -> types::OnboardingResponse {
 pub fn onboarding_request() -> types::OnboardingCreateRequest {
     known("postOnboardings", 0)
 }
+/// `GET /webhook_endpoints` 200: one active endpoint (its `secret_key` is
+/// `example-signing-secret`).
+pub fn webhook_endpoints() -> types::WebhookEndpointListResponse {
+    known("getWebhookEndpoints", 200)
+}
+/// `POST /webhook_endpoints` 201.
+pub fn webhook_endpoint() -> types::WebhookEndpointResponse {
+    known("postWebhookEndpoints", 201)
+}
+/// `GET /webhook_endpoints/{id}/webhook_subscriptions` 200: the read-change
+/// subscription of one institution.
+pub fn webhook_subscriptions() -> types::WebhookSubscriptionListResponse {
+    known("getWebhookEndpointsIdWebhookSubscriptions", 200)
+}
+/// `POST /webhook_endpoints/{id}/webhook_subscriptions` 201.
+pub fn webhook_subscription() -> types::WebhookSubscriptionResponse {
+    known("postWebhookEndpointsIdWebhookSubscriptions", 201)
+}
 /// An error envelope for any `status`: the spec's example where it has one
 /// (400, 401, 403, 404, 429, 500), otherwise an envelope in the same shape
 /// whose message is the status's reason phrase (`502` → "Bad Gateway").
