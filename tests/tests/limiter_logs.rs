@@ -2,25 +2,11 @@
 //! its budget, whether the fallback is active, and one warning each way when
 //! Redis goes away and comes back; never the API key or the Redis password.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nexhealth_api::mock::{EnforcingStandIn, RedisServer};
 use nexhealth_api::{Client, RateLimit, RedisRateLimit};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use nexhealth_contract_tests::Capture;
 
 const KEY: &str = "limiter-logs-key-77c";
 
@@ -33,7 +19,7 @@ async fn the_limiter_logs_its_wait_and_one_warning_each_way() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();
-    let logs = || String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = || capture.text();
 
     let mut redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let server = EnforcingStandIn::start(RateLimit::NEXHEALTH_DEFAULT).await;

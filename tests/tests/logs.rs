@@ -1,25 +1,9 @@
 //! Captures every log line at TRACE level, from every crate, during a run of
 //! every operation, and finds neither the key, the token, nor query values.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use httpmock::Method::{GET, POST};
 use nexhealth_api::mock::payloads;
-use nexhealth_contract_tests::{API_KEY, Harness, call};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use nexhealth_contract_tests::{API_KEY, Capture, Harness, call};
 
 const SECRET_SUBDOMAIN: &str = "subdomain-q7x";
 const SECRET_FOREIGN_ID: &str = "foreign-q7x";

@@ -32,6 +32,18 @@ fn client(base: &str, limit: impl Into<nexhealth_api::RateLimiter>) -> Client {
         .unwrap()
 }
 
+/// Three clients of one shared budget, each falling back to a third of it.
+fn replicas(server: &EnforcingStandIn, redis: &RedisServer, limit: RateLimit) -> Vec<Client> {
+    (0..3)
+        .map(|_| {
+            client(
+                &server.base_url(),
+                shared(&redis.url(), limit).fallback_share(1.0 / 3.0),
+            )
+        })
+        .collect()
+}
+
 /// Calls `GET /locations` on every client, `per_client` at a time, for `run`.
 /// Answers (successes, failures).
 async fn hammer(clients: &[Client], per_client: usize, run: Duration) -> (u64, u64) {
@@ -168,14 +180,7 @@ async fn redis_stopped_and_restarted() {
     let mut redis = redis();
     let limit = RateLimit::new(30, 10_000);
     let server = EnforcingStandIn::start(limit).await;
-    let clients: Vec<Client> = (0..3)
-        .map(|_| {
-            client(
-                &server.base_url(),
-                shared(&redis.url(), limit).fallback_share(1.0 / 3.0),
-            )
-        })
-        .collect();
+    let clients = replicas(&server, &redis, limit);
     let (_, failed) = hammer(&clients, 2, Duration::from_millis(1_500)).await;
     assert_eq!(failed, 0);
     redis.stop();
@@ -414,14 +419,7 @@ async fn the_fallback_does_not_spend_what_the_fleet_already_spent() {
     let mut redis = redis();
     let limit = RateLimit::new(100, 30);
     let server = EnforcingStandIn::start(limit).await;
-    let clients: Vec<Client> = (0..3)
-        .map(|_| {
-            client(
-                &server.base_url(),
-                shared(&redis.url(), limit).fallback_share(1.0 / 3.0),
-            )
-        })
-        .collect();
+    let clients = replicas(&server, &redis, limit);
     // Spend the minute: 3 token exchanges and 27 calls.
     for i in 0..27 {
         clients[i % 3].get_locations().await.unwrap();
