@@ -4,7 +4,7 @@
 //! Managing them is part of the generated client (`get_webhook_endpoints`,
 //! `post_webhook_endpoints_id_webhook_subscriptions`, …) plus the helpers in
 //! [`manage`] that do what an integrator means. Receiving them is
-//! framework-neutral: [`receive`] takes a delivery's headers, its raw body and
+//! framework-neutral: [`receive()`] (or a [`Receiver`]) takes a delivery's headers, its raw body and
 //! the endpoint's secret, verifies the signature ([`signature`]) and answers a
 //! typed [`Event`] or a typed [`Rejection`].
 
