@@ -5,8 +5,8 @@
 //! extracts the `.crate` files into an empty directory outside the workspace,
 //! and builds three scratch consumers that depend on `nexhealth-api` by version
 //! with `[patch.crates-io]` standing in for the registry: default features,
-//! `default-features = false`, `features = ["mock"]`, and the `rustls-ring`
-//! TLS feature. The `mock` consumer serves the stand-in server; the others
+//! `default-features = false`, `features = ["mock"]`, the `rustls-ring`
+//! TLS feature and the `redis` feature. The `mock` consumer serves the stand-in server; the others
 //! call it over loopback, each after building a `reqwest::Client` of its own
 //! from a reqwest dependency without TLS features (adding the SDK to a service
 //! must not make the service's own client panic).
@@ -69,7 +69,7 @@ struct Setup {
     prelude: &'static str,
 }
 
-const SETUPS: [Setup; 4] = [
+const SETUPS: [Setup; 5] = [
     Setup {
         name: "mock",
         dependency: r#"{ version = "=VERSION", features = ["mock"] }"#,
@@ -91,6 +91,12 @@ const SETUPS: [Setup; 4] = [
         name: "ring",
         dependency: r#"{ version = "=VERSION", default-features = false, features = ["codegen", "rustls-ring"] }"#,
         prelude: "nexhealth_api::ensure_crypto_provider();",
+    },
+    // The shared rate limit's feature, from the package.
+    Setup {
+        name: "redis",
+        dependency: r#"{ version = "=VERSION", features = ["redis"] }"#,
+        prelude: "let _shared = nexhealth_api::RedisRateLimit::new(\"redis://127.0.0.1:1/\").fallback_share(0.5);",
     },
 ];
 
