@@ -13,6 +13,10 @@ use nexhealth_api::{CallExt, Client, RateLimit, RedisRateLimit, RetryPolicy};
 
 const KEY: &str = "shared-limit-test-key-9f3";
 
+/// One test at a time: each measures windows and waits on a 2-core machine,
+/// so they do not share it with each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn redis() -> RedisServer {
     RedisServer::start().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -73,6 +77,7 @@ async fn hammer(clients: &[Client], per_client: usize, run: Duration) -> (u64, u
 /// Three clients, one budget: never a 429, and the windows are used well.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_sharing_redis_stay_inside_the_per_second_window() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let limit = RateLimit::new(20, 10_000);
     let server = EnforcingStandIn::start(limit).await;
@@ -95,6 +100,7 @@ async fn clients_sharing_redis_stay_inside_the_per_second_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_sharing_redis_stay_inside_the_per_minute_window() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let limit = RateLimit::new(100, 40);
     let server = EnforcingStandIn::start(limit).await;
@@ -128,6 +134,7 @@ async fn clients_sharing_redis_stay_inside_the_per_minute_window() {
 /// The same load with each client limiting only itself: the server's 429s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_limiting_only_themselves_collect_429s() {
+    let _serial = SERIAL.lock().await;
     let limit = RateLimit::new(20, 10_000);
     let server = EnforcingStandIn::start(limit).await;
     let clients: Vec<Client> = (0..3).map(|_| client(&server.base_url(), limit)).collect();
@@ -140,6 +147,7 @@ async fn clients_limiting_only_themselves_collect_429s() {
 /// Several OS processes: this test binary, run again as replicas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_processes_share_one_budget() {
+    let _serial = SERIAL.lock().await;
     const REPLICA: &str = "NEXHEALTH_TEST_REPLICA";
     if let Ok(spec) = std::env::var(REPLICA) {
         let (base, redis_url) = spec.split_once(' ').unwrap();
@@ -177,6 +185,7 @@ async fn replica_processes_share_one_budget() {
 /// restarted (empty, scripts gone): the limiter goes back to it by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_and_restarted() {
+    let _serial = SERIAL.lock().await;
     let mut redis = redis();
     let limit = RateLimit::new(30, 10_000);
     let server = EnforcingStandIn::start(limit).await;
@@ -213,6 +222,7 @@ async fn redis_stopped_and_restarted() {
 /// timeout, then the fallback admits it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_redis_costs_at_most_its_timeout() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let server = EnforcingStandIn::start(RateLimit::NEXHEALTH_DEFAULT).await;
     let client = client(
@@ -247,6 +257,7 @@ async fn a_slow_redis_costs_at_most_its_timeout() {
 /// A "Redis" that answers garbage, and one that is not there at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_answering_garbage_or_absent_falls_back() {
+    let _serial = SERIAL.lock().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let garbage_port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -289,6 +300,7 @@ async fn a_redis_answering_garbage_or_absent_falls_back() {
 /// discovery per client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_pauses_every_client_once() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let mock = httpmock::MockServer::start_async().await;
     mock.mock(|when, then| {
@@ -349,6 +361,7 @@ async fn a_429_storm_pauses_every_client_once() {
 /// dropped while it waits takes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_budget_wait_respects_timeout_and_cancellation() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let limit = RateLimit::new(2, 10_000);
     let server = EnforcingStandIn::start(limit).await;
@@ -378,6 +391,7 @@ async fn the_budget_wait_respects_timeout_and_cancellation() {
 /// The keys in Redis: a digest instead of the key, a prefix, and an expiry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_hold_no_api_key_and_expire() {
+    let _serial = SERIAL.lock().await;
     let redis = redis();
     let server = EnforcingStandIn::start(RateLimit::NEXHEALTH_DEFAULT).await;
     let client = client(
@@ -416,6 +430,7 @@ async fn redis_keys_hold_no_api_key_and_expire() {
 /// nothing more until that budget frees up, and NexHealth sees no 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_does_not_spend_what_the_fleet_already_spent() {
+    let _serial = SERIAL.lock().await;
     let mut redis = redis();
     let limit = RateLimit::new(100, 30);
     let server = EnforcingStandIn::start(limit).await;
