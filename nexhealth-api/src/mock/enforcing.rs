@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 
 use crate::RateLimit;
-use crate::api::operations::OPERATIONS;
 use crate::mock::payloads;
+use crate::mock::stand_in::{Route, routes};
 
 /// What an [`EnforcingStandIn`] saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,8 +33,8 @@ struct Windows {
     rejected: u64,
 }
 
-/// A stand-in that answers every operation with the spec's examples (as
-/// [`StandIn`](crate::mock::StandIn) does) but enforces `limit` over sliding
+/// A stand-in that answers every operation with the spec's examples (the
+/// same answers as [`StandIn`](crate::mock::StandIn)) but enforces `limit` over sliding
 /// windows: a request that would make any window of one second hold more
 /// than `per_second` accepted requests, or any window of one minute more than
 /// `per_minute`, is answered 429 with `Retry-After: 1`. The token exchange
@@ -49,18 +49,7 @@ impl EnforcingStandIn {
     pub async fn start(limit: RateLimit) -> Self {
         let server = MockServer::start_async().await;
         let windows = Arc::new(Mutex::new(Windows::default()));
-        let routes: Vec<(String, regex::Regex, u16, String)> = OPERATIONS
-            .iter()
-            .filter_map(|op| {
-                let body = if op.id == "getSyncStatus" {
-                    serde_json::to_string(&payloads::sync_status()).ok()?
-                } else {
-                    payloads::json(op.id, op.success_status)?.to_string()
-                };
-                let pattern = regex::Regex::new(&op.path_pattern()).ok()?;
-                Some((op.method.to_string(), pattern, op.success_status, body))
-            })
-            .collect();
+        let routes = routes();
         let shared = Arc::clone(&windows);
         server
             .mock_async(move |_, then| {
@@ -92,7 +81,7 @@ impl EnforcingStandIn {
 fn answer(
     windows: &Mutex<Windows>,
     limit: RateLimit,
-    routes: &[(String, regex::Regex, u16, String)],
+    routes: &[Route],
     request: &HttpMockRequest,
 ) -> HttpMockResponse {
     let now = Instant::now();
@@ -135,9 +124,12 @@ fn answer(
     let path = request.uri().path().to_string();
     match routes
         .iter()
-        .find(|(method, pattern, _, _)| method == request.method_str() && pattern.is_match(&path))
+        .find(|r| r.method == request.method_str() && r.pattern.is_match(&path))
     {
-        Some((_, _, status, body)) => json(*status, body.clone()).build(),
+        Some(route) if route.body.is_empty() => {
+            HttpMockResponse::builder().status(route.status).build()
+        }
+        Some(route) => json(route.status, route.body.clone()).build(),
         None => json(
             404,
             serde_json::to_string(&payloads::error(404)).unwrap_or_default(),

@@ -213,7 +213,7 @@ struct Fallback {
     guarded_until: Instant,
     /// The fleet's grants in each window at the last answer, and when.
     last_counts: [u64; 2],
-    last_answer: Option<(Instant, u64)>,
+    last_answer: Option<Instant>,
     /// A 429's pause, for the in-process side.
     paused_until: Option<Instant>,
 }
@@ -355,7 +355,7 @@ impl RedisLimiter {
             // process starts from its share of what Redis last reported.
             let recent = state
                 .last_answer
-                .is_some_and(|(at, _)| at.elapsed() < Duration::from_millis(self.windows_ms[1]));
+                .is_some_and(|at| at.elapsed() < Duration::from_millis(self.windows_ms[1]));
             let counts = if recent { state.last_counts } else { [0, 0] };
             self.local.seed(counts, self.share);
             tracing::warn!(
@@ -375,7 +375,7 @@ impl RedisLimiter {
                 return;
             };
             state.last_counts = answer.counts;
-            state.last_answer = Some((asked_at, answer.now_ms));
+            state.last_answer = Some(asked_at);
             let was_active = state.active;
             if was_active {
                 state.active = false;
