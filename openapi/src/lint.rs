@@ -213,6 +213,16 @@ fn lint_responses(spec: &Value, pointer: &str, op: &Value, push: &mut impl FnMut
     }
 }
 
+/// Whether `schema` admits only null: `{enum: [null]}` (the OpenAPI 3.0.3
+/// member of "this reference, or null") or 3.1's `{type: "null"}`.
+pub fn admits_only_null(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("null")
+        || schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|v| !v.is_empty() && v.iter().all(Value::is_null))
+}
+
 /// What to write instead of `nullable` without `type`.
 pub const NULLABLE_WITHOUT_TYPE: &str = "`nullable: true` has no effect without a `type` in the same schema \
 (OpenAPI 3.0.3), so other tools read this value as never null. For \"this reference, or null\" \

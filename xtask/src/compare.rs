@@ -103,18 +103,16 @@ fn flatten<'a>(spec: &'a Value, schema: &'a Value, flat: &mut Flat<'a>) {
 /// `nullable: true`, or the OpenAPI 3.0.3 form of "this reference, or null":
 /// `oneOf`/`anyOf` with a member that admits only null (`enum: [null]`).
 fn is_nullable(value: &Value) -> bool {
-    let null_only = |member: &Value| {
-        member
-            .get("enum")
-            .and_then(Value::as_array)
-            .is_some_and(|values| !values.is_empty() && values.iter().all(Value::is_null))
-    };
     value.get("nullable").and_then(Value::as_bool) == Some(true)
         || ["oneOf", "anyOf"].iter().any(|key| {
             value
                 .get(*key)
                 .and_then(Value::as_array)
-                .is_some_and(|members| members.iter().any(null_only))
+                .is_some_and(|members| {
+                    members
+                        .iter()
+                        .any(nexhealth_openapi::lint::admits_only_null)
+                })
         })
 }
 

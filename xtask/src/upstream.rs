@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use nexhealth_openapi::lint::escape;
+use nexhealth_openapi::lint::{admits_only_null, escape};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -183,7 +183,7 @@ impl<'a> Doc<'a> {
                 let non_null: Vec<(usize, &Value)> = members
                     .iter()
                     .enumerate()
-                    .filter(|(_, m)| !is_null_only(m))
+                    .filter(|(_, m)| !admits_only_null(m))
                     .collect();
                 if let [(i, only)] = non_null.as_slice() {
                     self.flatten(
@@ -256,7 +256,7 @@ impl<'a> Doc<'a> {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .filter(|m| !is_null_only(m))
+                    .filter(|m| !admits_only_null(m))
                     .collect();
                 if members.len() == 1 {
                     let (member, _) = self.resolve(members[0], String::new());
@@ -273,7 +273,7 @@ impl<'a> Doc<'a> {
                 if resolved
                     .get(key)
                     .and_then(Value::as_array)
-                    .is_some_and(|m| m.iter().any(is_null_only))
+                    .is_some_and(|m| m.iter().any(admits_only_null))
                 {
                     field.nullable = true;
                 }
@@ -328,15 +328,6 @@ impl<'a> Doc<'a> {
             }
         }
     }
-}
-
-/// `{enum: [null]}`, `{type: "null"}`: admits only null.
-fn is_null_only(schema: &Value) -> bool {
-    schema.get("type").and_then(Value::as_str) == Some("null")
-        || schema
-            .get("enum")
-            .and_then(Value::as_array)
-            .is_some_and(|v| !v.is_empty() && v.iter().all(Value::is_null))
 }
 
 /// `/locations/{id}` and `/locations/{location_id}` are one path.

@@ -157,18 +157,17 @@ pub(crate) async fn send(
                 let status = response.status().as_u16();
                 context::record_status(status);
                 tracing::debug!(operation, attempt, status, elapsed_ms, "attempt answered");
+                if !is_retryable_status(response.status()) {
+                    return outcome;
+                }
+                let asked = crate::api::error::retry_after(response.headers());
                 if status == 429
                     && let Some(limiter) = limits.limiter
                 {
                     // Every client sharing the limiter waits this out, not just this call.
-                    let pause = crate::api::error::retry_after(response.headers())
-                        .unwrap_or(DEFAULT_COOLDOWN);
-                    Box::pin(limiter.pause(pause)).await;
+                    Box::pin(limiter.pause(asked.unwrap_or(DEFAULT_COOLDOWN))).await;
                 }
-                if !is_retryable_status(response.status()) {
-                    return outcome;
-                }
-                match crate::api::error::retry_after(response.headers()) {
+                match asked {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
                     Some(asked) => next_delay().map(|_| asked),
                     None => next_delay(),
