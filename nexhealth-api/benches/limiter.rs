@@ -39,7 +39,7 @@ async fn main() {
         let builder = Client::builder("bench-key").base_url(stand_in.base_url());
         match limiter {
             Some(l) => builder.rate_limit(l),
-            None => builder,
+            None => builder.no_rate_limit(),
         }
         .build()
         .unwrap()

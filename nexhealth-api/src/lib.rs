@@ -34,7 +34,7 @@ pub use serde_json;
 pub use api::call::{CallExt, WithOptions};
 pub use api::client::{
     API_KEY_VAR, BASE_URL_VAR, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT, ensure_crypto_provider,
+    DEFAULT_DEADLINE, DEFAULT_MAX_BUDGET_WAIT, DEFAULT_TIMEOUT, ensure_crypto_provider,
 };
 pub use api::envelope::{CallFuture, Envelope, EnvelopeMeta, Response};
 pub use api::error::{ApiError, Error};
@@ -42,10 +42,13 @@ pub use api::generated::{Client, builder, types};
 pub use api::pages::OnboardingQuery;
 pub use directory::LocationDirectory;
 pub use transport::auth::Session;
+pub use transport::limit::{
+    DEFAULT_COOLDOWN, DEFAULT_WINDOW_MARGIN, MAX_MARGIN, MAX_SHARED_PAUSE, RateLimit,
+    RateLimitStatus, RateLimiter,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use transport::limit::RedisRateLimit;
-pub use transport::limit::{DEFAULT_COOLDOWN, RateLimit, RateLimitStatus, RateLimiter};
+pub use transport::limit::{PROBE_INTERVAL, RedisRateLimit, SILENT_AFTER};
 pub use transport::policy::{CallOptions, RetryPolicy};
 pub use transport::secret::ApiKey;
 pub use transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};

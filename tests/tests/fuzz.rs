@@ -85,6 +85,8 @@ fn fresh_client(server: &FaultServer, http: &reqwest::Client) -> Client {
         .base_url(server.base_url())
         .reqwest_client(http.clone())
         .retry(RetryPolicy::none())
+        // Thousands of decodes a second: the limiter is not what is tested here.
+        .no_rate_limit()
         .build()
         .unwrap()
 }

@@ -26,9 +26,16 @@ pub trait CallExt: IntoFuture + Sealed + Sized {
     fn retry(self, policy: RetryPolicy) -> WithOptions<Self> {
         WithOptions::new(self).retry(policy)
     }
-    /// Uses `timeout` instead of the client's whole-request timeout.
+    /// Uses `timeout` instead of the client's whole-request timeout, for
+    /// each attempt.
     fn timeout(self, timeout: Duration) -> WithOptions<Self> {
         WithOptions::new(self).timeout(timeout)
+    }
+    /// Uses `deadline` instead of the client's
+    /// [`deadline`](crate::ClientBuilder::deadline): the whole call, retries,
+    /// waits and token exchange included, ends by then.
+    fn deadline(self, deadline: Duration) -> WithOptions<Self> {
+        WithOptions::new(self).deadline(deadline)
     }
     /// Allows retrying a call that is not idempotent. Only for callers who can
     /// tolerate a duplicate (a retried `POST /onboardings` may create two links).
@@ -61,6 +68,11 @@ impl<B> WithOptions<B> {
     /// See [`CallExt::timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
+        self
+    }
+    /// See [`CallExt::deadline`].
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.options.deadline = Some(deadline);
         self
     }
     /// See [`CallExt::retry_unsafe`].

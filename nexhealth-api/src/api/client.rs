@@ -17,6 +17,12 @@ pub const DEFAULT_BASE_URL: &str = "https://nexhealth.info";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline of a whole call: every attempt, every wait and the token
+/// exchange (see [`ClientBuilder::deadline`]).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+/// Default longest wait of one attempt for rate-limit budget (see
+/// [`ClientBuilder::max_budget_wait`]).
+pub const DEFAULT_MAX_BUDGET_WAIT: Duration = Duration::from_secs(30);
 /// Environment variable read by [`Client::from_env`] for the key.
 pub const API_KEY_VAR: &str = "NEXHEALTH_API_KEY";
 /// Environment variable read by [`Client::from_env`] for the base URL.
@@ -49,6 +55,8 @@ pub struct ClientBuilder {
     base_url: String,
     connect_timeout: Duration,
     timeout: Duration,
+    deadline: Duration,
+    max_budget_wait: Duration,
     user_agent: String,
     http: Option<reqwest::Client>,
     retry: RetryPolicy,
@@ -64,10 +72,12 @@ impl ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_string(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            max_budget_wait: DEFAULT_MAX_BUDGET_WAIT,
             user_agent: concat!("nexhealth-api-rust/", env!("CARGO_PKG_VERSION")).to_string(),
             http: None,
             retry: RetryPolicy::default(),
-            rate_limit: None,
+            rate_limit: Some(RateLimiter::Local(crate::RateLimit::NEXHEALTH_DEFAULT)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             plain_http_to_remote: false,
         }
@@ -80,13 +90,46 @@ impl ClientBuilder {
     }
 
     /// Keeps this client (and its clones) under `limit`, waiting before a
-    /// request rather than collecting 429s. Off by default. A
-    /// [`RateLimit`](crate::RateLimit) limits this process
-    /// ([`RateLimit::NEXHEALTH_DEFAULT`](crate::RateLimit::NEXHEALTH_DEFAULT));
+    /// request rather than collecting 429s. On by default, in process, at
+    /// [`RateLimit::NEXHEALTH_DEFAULT`](crate::RateLimit::NEXHEALTH_DEFAULT).
+    /// A [`RateLimit`](crate::RateLimit) limits this process (for N replicas
+    /// without Redis, [`RateLimit::divided_among`](crate::RateLimit::divided_among));
     /// with the `redis` feature, a `RedisRateLimit` shares one budget between
     /// every process that uses the same Redis and API key.
     pub fn rate_limit(mut self, limit: impl Into<RateLimiter>) -> Self {
         self.rate_limit = Some(limit.into());
+        self
+    }
+
+    /// Sends without any client-side rate limit: every call goes at once and
+    /// NexHealth's 429s are the only limit. For a key whose budget another
+    /// component already manages, or for benchmarks.
+    pub fn no_rate_limit(mut self) -> Self {
+        self.rate_limit = None;
+        self
+    }
+
+    /// The longest one attempt waits for rate-limit budget (default
+    /// [`DEFAULT_MAX_BUDGET_WAIT`], 30 s). A call whose budget would come
+    /// later fails at once with
+    /// [`Error::BudgetUnavailable`](crate::Error::BudgetUnavailable), saying
+    /// when budget frees up, so that a service can shed load instead of
+    /// queueing it.
+    pub fn max_budget_wait(mut self, wait: Duration) -> Self {
+        self.max_budget_wait = wait;
+        self
+    }
+
+    /// The longest a whole call may take, from its first poll to its answer:
+    /// every attempt, every wait for budget or `Retry-After`, backoff, the
+    /// token exchange and the replay after a 401 (default
+    /// [`DEFAULT_DEADLINE`], 120 s). A call past it fails with
+    /// [`Error::Timeout`](crate::Error::Timeout), or with
+    /// [`Error::BudgetUnavailable`](crate::Error::BudgetUnavailable) when it
+    /// is clear in advance that budget would come too late. Per call:
+    /// [`CallExt::deadline`](crate::CallExt::deadline). `Duration::MAX` is no deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -120,7 +163,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed for a whole request (default 30 s).
+    /// Time allowed for one attempt of a request, body included (default
+    /// 30 s); the call's [`deadline`](Self::deadline) bounds all attempts.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -184,6 +228,8 @@ impl ClientBuilder {
             },
             max_body_bytes: self.max_body_bytes,
             timeout: self.timeout,
+            deadline: self.deadline,
+            max_budget_wait: self.max_budget_wait,
         };
         Ok(Client::new_with_client(&base_str, http, state))
     }

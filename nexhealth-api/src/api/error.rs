@@ -105,11 +105,25 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
-    /// No answer within the connect or request timeout.
+    /// No answer within the connect or request timeout, or the call's
+    /// deadline passed (see [`ClientBuilder::deadline`](crate::ClientBuilder::deadline)).
     #[error("{operation}: timed out")]
     Timeout {
         /// The operation that failed.
         operation: &'static str,
+    },
+    /// The client's rate limiter has no budget for this call before its
+    /// deadline or the client's
+    /// [`max_budget_wait`](crate::ClientBuilder::max_budget_wait). Nothing was
+    /// sent and no budget was taken. [`is_rate_limited`](Self::is_rate_limited)
+    /// holds for it, and [`retry_after`](Self::retry_after) says when budget
+    /// frees up: a service can answer its own caller 503 with `Retry-After`.
+    #[error("{operation}: no rate-limit budget before the deadline (free in {} ms)", available_in.as_millis())]
+    BudgetUnavailable {
+        /// The operation that was not sent.
+        operation: &'static str,
+        /// When budget is expected to be free, from the moment of the error.
+        available_in: Duration,
     },
     /// 401: the API key or token was not accepted (after one re-authentication).
     #[error("unauthorized: {0}")]
@@ -262,6 +276,7 @@ impl Error {
         match self {
             Self::Transport { operation, .. }
             | Self::Timeout { operation }
+            | Self::BudgetUnavailable { operation, .. }
             | Self::InvalidResponse { operation, .. } => Some(operation),
             other => other.api_error().map(ApiError::operation),
         }
@@ -287,9 +302,26 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound(_))
     }
-    /// True for 429.
+    /// True for 429, and when the client's own limiter had no budget in
+    /// time ([`is_budget_unavailable`](Self::is_budget_unavailable)): either
+    /// way, this key is out of budget for now; [`retry_after`](Self::retry_after)
+    /// says for how long when it is known.
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self, Self::RateLimited(_))
+        matches!(self, Self::RateLimited(_) | Self::BudgetUnavailable { .. })
+    }
+    /// True when the client's rate limiter had no budget before the call's
+    /// deadline: the call was not sent.
+    pub fn is_budget_unavailable(&self) -> bool {
+        matches!(self, Self::BudgetUnavailable { .. })
+    }
+    /// How long to wait before trying again, when known: NexHealth's
+    /// `Retry-After` (as sent, unbounded: bound it before sleeping on it), or
+    /// when the client's own limiter expects budget to be free.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::BudgetUnavailable { available_in, .. } => Some(*available_in),
+            other => other.api_error().and_then(ApiError::retry_after),
+        }
     }
     /// True for 5xx.
     pub fn is_server(&self) -> bool {

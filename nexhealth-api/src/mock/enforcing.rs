@@ -18,6 +18,8 @@ pub struct EnforcementStats {
     pub accepted: u64,
     /// Requests answered 429 because a window was full.
     pub rejected: u64,
+    /// Requests answered 429 on purpose ([`EnforcingStandIn::inject_429`]).
+    pub injected: u64,
     /// The most accepted requests in any sliding window of one second.
     pub max_per_second: u64,
     /// The most accepted requests in any sliding window of one minute.
@@ -31,6 +33,9 @@ struct Windows {
     /// Every accepted arrival, for the statistics.
     all: Vec<Instant>,
     rejected: u64,
+    /// `Retry-After` values of 429s to answer next, whatever the windows say.
+    inject: VecDeque<String>,
+    injected: u64,
 }
 
 /// A stand-in that answers every operation with the spec's examples (the
@@ -66,12 +71,24 @@ impl EnforcingStandIn {
         self.server.base_url()
     }
 
+    /// Answers the next request 429 with this `Retry-After` value (a hostile
+    /// one, say `18446744073709551615`), whatever the windows hold. Counted in
+    /// [`EnforcementStats::injected`], not as a rejection.
+    pub fn inject_429(&self, retry_after: &str) {
+        self.windows
+            .lock()
+            .expect("not poisoned")
+            .inject
+            .push_back(retry_after.to_string());
+    }
+
     /// What the server saw so far.
     pub fn stats(&self) -> EnforcementStats {
         let windows = self.windows.lock().expect("not poisoned");
         EnforcementStats {
             accepted: windows.all.len() as u64,
             rejected: windows.rejected,
+            injected: windows.injected,
             max_per_second: max_in_window(&windows.all, Duration::from_secs(1)),
             max_per_minute: max_in_window(&windows.all, Duration::from_secs(60)),
         }
@@ -85,8 +102,20 @@ fn answer(
     request: &HttpMockRequest,
 ) -> HttpMockResponse {
     let now = Instant::now();
+    let json = |status: u16, body: String| {
+        HttpMockResponse::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(body)
+    };
     let admitted = {
         let mut w = windows.lock().expect("not poisoned");
+        if let Some(retry_after) = w.inject.pop_front() {
+            w.injected += 1;
+            drop(w);
+            let body = serde_json::to_string(&payloads::error(429)).unwrap_or_default();
+            return json(429, body).header("retry-after", retry_after).build();
+        }
         while w
             .recent
             .front()
@@ -110,12 +139,6 @@ fn answer(
             w.all.push(now);
             true
         }
-    };
-    let json = |status: u16, body: String| {
-        HttpMockResponse::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(body)
     };
     if !admitted {
         let body = serde_json::to_string(&payloads::error(429)).unwrap_or_default();

@@ -33,13 +33,15 @@ pub use httpmock;
 
 mod enforcing;
 pub mod payloads;
+mod proxy;
 #[cfg(feature = "redis")]
 mod redis_server;
 mod stand_in;
 pub use enforcing::{EnforcementStats, EnforcingStandIn};
+pub use proxy::FaultProxy;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisServer};
 pub use stand_in::StandIn;
 
 use httpmock::MockServer;

@@ -3,6 +3,7 @@
 //! error that a hook could only report as a string.
 
 use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 use crate::Error;
 
@@ -10,6 +11,8 @@ use crate::Error;
 pub(crate) struct CallContext {
     pub(crate) status: Cell<Option<u16>>,
     pub(crate) error: RefCell<Option<Error>>,
+    /// When the call must be over, fixed when it starts (`None` inside: no deadline).
+    deadline: Cell<Option<Option<Instant>>>,
 }
 
 tokio::task_local! {
@@ -22,6 +25,22 @@ pub(crate) async fn scope<F: Future>(fut: F) -> (F::Output, CallContext) {
     let out = scoped.as_mut().await;
     let ctx = scoped.as_mut().take_value().unwrap_or_default();
     (out, ctx)
+}
+
+/// The call's deadline: fixed `total` from the first time it is asked for in
+/// the call (its first hook), the same for every attempt after. A `total` too
+/// long to add to now (`Duration::MAX`) is no deadline.
+pub(crate) fn deadline(total: Duration) -> Option<Instant> {
+    let fresh = || Instant::now().checked_add(total);
+    CALL.try_with(|c| match c.deadline.get() {
+        Some(fixed) => fixed,
+        None => {
+            let deadline = fresh();
+            c.deadline.set(Some(deadline));
+            deadline
+        }
+    })
+    .unwrap_or_else(|_| fresh())
 }
 
 pub(crate) fn record_status(status: u16) {

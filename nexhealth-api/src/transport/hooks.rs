@@ -44,9 +44,12 @@ impl ClientHooks<ClientState> for Client {
     ) -> Result<(), progenitor_client::Error<E>> {
         let op = operation(info);
         headers::apply(request, op.is_some_and(|op| op.needs_api_version));
-        if let Some(timeout) = call::current().and_then(|o| o.timeout) {
+        let options = call::current().unwrap_or_default();
+        if let Some(timeout) = options.timeout {
             *request.timeout_mut() = Some(timeout);
         }
+        // The call's deadline starts now, before the token exchange it may need.
+        context::deadline(options.deadline.unwrap_or(self.inner().deadline));
         let refuse = |e: Error| {
             let message = e.to_string();
             context::stash_error(e);

@@ -95,8 +95,12 @@ impl RetryPolicy {
 pub struct CallOptions {
     /// Overrides the client's retry policy.
     pub retry: Option<RetryPolicy>,
-    /// Overrides the client's whole-request timeout.
+    /// Overrides the client's whole-request timeout (each attempt).
     pub timeout: Option<Duration>,
+    /// Overrides the client's deadline for the whole call: every attempt,
+    /// every wait for budget or `Retry-After`, the token exchange and the
+    /// replay after a 401.
+    pub deadline: Option<Duration>,
     /// Allows retrying a call that is not idempotent (`POST /onboardings`).
     pub retry_unsafe: bool,
 }

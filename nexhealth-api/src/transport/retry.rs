@@ -2,6 +2,8 @@
 //! the whole body (bounded) so that a connection dropped mid-body is retried
 //! like any other transport failure.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 
 use crate::Error;
@@ -16,8 +18,12 @@ pub(crate) struct Limits<'a> {
     pub(crate) limiter: Option<&'a Limiter>,
     /// The largest body read.
     pub(crate) max_body_bytes: usize,
-    /// The client's whole-request timeout (bounds the wait for the budget).
+    /// The whole-request timeout of each attempt, unless the request sets one.
     pub(crate) timeout: std::time::Duration,
+    /// The deadline of the whole call, unless the call set one when it started.
+    pub(crate) deadline: std::time::Duration,
+    /// The longest one attempt waits for rate-limit budget.
+    pub(crate) max_budget_wait: std::time::Duration,
 }
 
 /// Statuses worth another attempt of a call that is safe to repeat.
@@ -92,17 +98,27 @@ async fn read_ahead(
     Ok(reqwest::Response::from(rebuilt))
 }
 
-/// The least time left to a request after waiting for its budget.
-const MIN_LEFT: std::time::Duration = std::time::Duration::from_millis(1);
+/// The least time an attempt is given.
+const MIN_LEFT: Duration = Duration::from_millis(1);
 
-/// A `reqwest::Error` for a request that was never sent because its budget
-/// did not come in time; the typed error is stashed in the call's context,
-/// where the caller's conversion finds it first. Built from an invalid request
-/// so that nothing goes on the wire.
-fn budget_not_granted(http: &reqwest::Client) -> reqwest::Error {
+/// Refuses to send: stashes `error` in the call's context, where the caller's
+/// conversion finds it first, and answers a `reqwest::Error` built from an
+/// invalid request, so that nothing goes on the wire.
+fn not_sent(http: &reqwest::Client, error: Error) -> reqwest::Error {
+    context::stash_error(error);
+    // Not input-dependent: a URL without a host never builds.
     http.get("http://")
         .build()
         .expect_err("an empty host never builds")
+}
+
+/// The earlier of two optional instants (`None` is "never").
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 /// Sends `request` under `policy`. `retry_safe` says whether the call may be
@@ -116,6 +132,8 @@ pub(crate) async fn send(
     mut request: reqwest::Request,
     attempts: &mut u32,
 ) -> reqwest::Result<reqwest::Response> {
+    // Fixed when the call started (its first hook), or now.
+    let deadline = context::deadline(limits.deadline);
     // Built on the first retry: most calls never need it.
     let mut delays = None;
     let mut attempt: u32 = 0;
@@ -123,24 +141,36 @@ pub(crate) async fn send(
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
         let spare = if may_retry { request.try_clone() } else { None };
+        let timeout = request.timeout().copied().unwrap_or(limits.timeout);
+        let mut grant = None;
         if let Some(limiter) = limits.limiter {
-            // The wait counts against the attempt's timeout: what is left of
-            // it goes to the request itself.
-            let timeout = request.timeout().copied().unwrap_or(limits.timeout);
-            let deadline = std::time::Instant::now() + timeout;
-            match Box::pin(limiter.acquire(operation, Some(deadline))).await {
-                Ok(waited) if !waited.is_zero() => {
-                    *request.timeout_mut() = Some(timeout.saturating_sub(waited).max(MIN_LEFT));
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    context::stash_error(error);
-                    return Err(budget_not_granted(http));
-                }
+            let now = Instant::now();
+            // Budget that comes after the deadline is of no use, and no
+            // attempt waits longer than the client allows.
+            let bound = earlier(
+                deadline.and_then(|d| d.checked_sub(MIN_LEFT)),
+                now.checked_add(limits.max_budget_wait),
+            );
+            match Box::pin(limiter.acquire(operation, bound)).await {
+                Ok(granted) => grant = Some(granted),
+                Err(error) => return Err(not_sent(http, error)),
             }
         }
-        let started = std::time::Instant::now();
-        let outcome = match http.execute(request).await {
+        // What is left of the deadline bounds the attempt.
+        match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            Some(left) if left.is_zero() => {
+                return Err(not_sent(http, Error::Timeout { operation }));
+            }
+            Some(left) if left < timeout => *request.timeout_mut() = Some(left.max(MIN_LEFT)),
+            _ => {}
+        }
+        let started = Instant::now();
+        let outcome = http.execute(request).await;
+        if let (Some(limiter), Some(grant), Ok(_)) = (limits.limiter, &grant, &outcome) {
+            // The answer's head is here: the request reached NexHealth before now.
+            limiter.observe(grant, Instant::now());
+        }
+        let outcome = match outcome {
             Ok(response) if !hand_on_unread(&response, limits.max_body_bytes, spare.is_none()) => {
                 // Boxed: kept inline, the body-reading state would be copied
                 // along with every call's future, including those that never
@@ -160,11 +190,13 @@ pub(crate) async fn send(
                 if !is_retryable_status(response.status()) {
                     return outcome;
                 }
+                // Parsed once; may be anything up to 2^64 - 1 seconds.
                 let asked = crate::api::error::retry_after(response.headers());
                 if status == 429
                     && let Some(limiter) = limits.limiter
                 {
-                    // Every client sharing the limiter waits this out, not just this call.
+                    // Every client sharing the limiter waits this out (bounded
+                    // by MAX_SHARED_PAUSE), not just this call.
                     Box::pin(limiter.pause(asked.unwrap_or(DEFAULT_COOLDOWN))).await;
                 }
                 match asked {
@@ -187,6 +219,10 @@ pub(crate) async fn send(
                 next_delay()
             }
         };
+        // A wait that would end past the deadline: the last answer stands.
+        let wait = wait.filter(|wait| {
+            deadline.is_none_or(|d| Instant::now().checked_add(*wait).is_some_and(|end| end < d))
+        });
         match (spare, wait) {
             (Some(next), Some(wait)) => {
                 tracing::debug!(

@@ -23,9 +23,12 @@ pub struct ClientState {
     pub(crate) retry: RetryPolicy,
     pub(crate) limiter: Option<Arc<Limiter>>,
     pub(crate) max_body_bytes: usize,
-    /// The whole-request timeout the client was built with: the longest an
-    /// attempt waits for its rate-limit budget when the call sets none.
+    /// The whole-request timeout of each attempt, when the call sets none.
     pub(crate) timeout: std::time::Duration,
+    /// The deadline of a whole call, when the call sets none.
+    pub(crate) deadline: std::time::Duration,
+    /// The longest one attempt waits for rate-limit budget.
+    pub(crate) max_budget_wait: std::time::Duration,
 }
 
 impl ClientState {
@@ -35,6 +38,8 @@ impl ClientState {
             limiter: self.limiter.as_deref(),
             max_body_bytes: self.max_body_bytes,
             timeout: self.timeout,
+            deadline: self.deadline,
+            max_budget_wait: self.max_budget_wait,
         }
     }
 

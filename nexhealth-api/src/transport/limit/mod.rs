@@ -1,18 +1,26 @@
-//! Keeping an API key under NexHealth's limits: 100 requests a second and
-//! 2,000 a minute per key.
+//! Keeping an API key under NexHealth's limits: 100 requests in any sliding
+//! second and 2,000 in any sliding minute per key, the strictest reading.
 //!
-//! [`RateLimit`] alone is an in-process limiter (governor), shared by every
-//! clone of one client: right for a single process. With the `redis` feature,
-//! [`RedisRateLimit`] shares one budget between every client of every process
-//! that uses the same Redis and the same API key: right for a fleet of
-//! replicas. Both are given to [`ClientBuilder::rate_limit`](crate::ClientBuilder::rate_limit).
+//! Every client has a limiter unless it is built with
+//! [`ClientBuilder::no_rate_limit`](crate::ClientBuilder::no_rate_limit): by
+//! default an in-process one at [`RateLimit::NEXHEALTH_DEFAULT`], shared by
+//! every clone of the client. With the `redis` feature, [`RedisRateLimit`]
+//! shares one budget between every client of every process that uses the
+//! same Redis and the same API key: right for a fleet of replicas.
 //!
-//! Every attempt of a call waits for the budget before it is sent. The wait
-//! counts against the call's timeout (a call whose budget does not come in
-//! time fails with [`Error::Timeout`](crate::Error::Timeout)), and dropping a
-//! call's future while it waits gives back nothing it did not take. A 429 seen
-//! by any client pauses the others that share its limiter for the
-//! `Retry-After` (or [`DEFAULT_COOLDOWN`]).
+//! Both keep the same sliding windows and count each request a margin after
+//! its slot, for the time it takes to reach NexHealth (see
+//! [`RedisRateLimit::window_margin`] and [`MAX_MARGIN`]).
+//!
+//! Every attempt of a call waits for its budget before it is sent, at most
+//! until the call's deadline and never longer than the client's
+//! [`max_budget_wait`](crate::ClientBuilder::max_budget_wait). A call whose
+//! budget would come later fails at once with
+//! [`Error::BudgetUnavailable`](crate::Error::BudgetUnavailable), which says
+//! when budget frees up; it took nothing. Dropping a call's future while it
+//! waits gives back the slot it reserved. A 429 seen by any client pauses
+//! the others that share its limiter for the `Retry-After` (or
+//! [`DEFAULT_COOLDOWN`]), never longer than [`MAX_SHARED_PAUSE`].
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -20,25 +28,39 @@ use std::time::{Duration, Instant};
 use crate::Error;
 
 mod local;
+mod log;
+mod margin;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(feature = "redis")]
-mod sliding;
 
 pub(crate) use local::LocalLimiter;
+pub use margin::MAX_MARGIN;
 #[cfg(feature = "redis")]
-pub use redis::RedisRateLimit;
+pub use redis::{PROBE_INTERVAL, RedisRateLimit, SILENT_AFTER};
 
 /// How long every client sharing a limiter pauses after a 429 without `Retry-After`.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
+
+/// The longest pause a 429 sets for every client sharing a limiter, whatever
+/// its `Retry-After` says. The limiter already keeps NexHealth's windows, so
+/// a 429 means someone else spends this key's budget: a short pause lets it
+/// drain without a hostile or mistaken `Retry-After` (a day, or 2^64 - 1
+/// seconds) stopping a fleet. The call that received the 429 still gets
+/// [`Error::RateLimited`](crate::Error::RateLimited) with the value the
+/// server sent.
+pub const MAX_SHARED_PAUSE: Duration = Duration::from_secs(10);
+
+/// The least margin each grant is counted with after its slot, unless
+/// configured otherwise (see [`MAX_MARGIN`] for the most).
+pub const DEFAULT_WINDOW_MARGIN: Duration = Duration::from_millis(100);
 
 /// A client-side limit that keeps one API key under NexHealth's limits: the
 /// per-second and per-minute windows at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Requests per second.
+    /// Requests in any sliding second.
     pub per_second: NonZeroU32,
-    /// Requests per minute.
+    /// Requests in any sliding minute.
     pub per_minute: NonZeroU32,
 }
 
@@ -52,9 +74,26 @@ impl RateLimit {
     /// A limit of `per_second` and `per_minute` requests (each at least 1).
     pub fn new(per_second: u32, per_minute: u32) -> Self {
         Self {
-            per_second: NonZeroU32::new(per_second.max(1)).expect("at least 1"),
-            per_minute: NonZeroU32::new(per_minute.max(1)).expect("at least 1"),
+            per_second: NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN),
+            per_minute: NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN),
         }
+    }
+
+    /// This limit split evenly between `replicas` processes that each limit
+    /// only themselves (rounded down, at least 1 each): what each replica of a
+    /// fleet without Redis should use.
+    pub fn divided_among(self, replicas: u32) -> Self {
+        let replicas = replicas.max(1);
+        Self::new(
+            self.per_second.get() / replicas,
+            self.per_minute.get() / replicas,
+        )
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::NEXHEALTH_DEFAULT
     }
 }
 
@@ -88,6 +127,7 @@ impl From<RedisRateLimit> for RateLimiter {
 /// What a client's limiter is doing, from
 /// [`Client::rate_limit_status`](crate::Client::rate_limit_status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimitStatus {
     /// The budget is shared through Redis.
     pub shared: bool,
@@ -95,6 +135,22 @@ pub struct RateLimitStatus {
     pub fallback_active: bool,
     /// How many times a shared limiter fell back since the client was built.
     pub fallbacks: u64,
+    /// The margin each grant is counted with now (see [`MAX_MARGIN`]).
+    pub margin: Duration,
+}
+
+/// One request's budget, taken.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant {
+    /// When the request was allowed to go: the margin is measured from here.
+    pub(crate) slot: Instant,
+}
+
+/// No budget before the bound; nothing was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unavailable {
+    /// When budget is expected to be free, from now.
+    pub(crate) free_in: Duration,
 }
 
 /// The running limiter of a client.
@@ -120,7 +176,9 @@ impl Limiter {
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub(crate) fn new(setting: RateLimiter, api_key: &str) -> Result<Self, Error> {
         match setting {
-            RateLimiter::Local(limit) => Ok(Self::Local(LocalLimiter::new(limit))),
+            RateLimiter::Local(limit) => {
+                Ok(Self::Local(LocalLimiter::new(limit, DEFAULT_WINDOW_MARGIN)))
+            }
             #[cfg(feature = "redis")]
             RateLimiter::Redis(shared) => Ok(Self::Redis(Box::new(redis::RedisLimiter::new(
                 shared, api_key,
@@ -128,38 +186,53 @@ impl Limiter {
         }
     }
 
-    /// Waits for one request's budget, at most until `deadline`. Answers how
-    /// long it waited, or the error to give the caller.
+    /// Waits for one request's budget, at most until `bound`. Answers the
+    /// grant, or the error to give the caller.
     pub(crate) async fn acquire(
         &self,
         operation: &'static str,
-        deadline: Option<Instant>,
-    ) -> Result<Duration, Error> {
+        bound: Option<Instant>,
+    ) -> Result<Grant, Error> {
         let started = Instant::now();
         let outcome = match self {
-            Self::Local(local) => local.acquire(deadline).await,
+            Self::Local(local) => local.acquire(bound).await,
             #[cfg(feature = "redis")]
-            Self::Redis(shared) => shared.acquire(deadline).await,
+            Self::Redis(shared) => shared.acquire(bound).await,
         };
         let waited = started.elapsed();
         let span = tracing::Span::current();
         span.record("budget_wait_ms", waited.as_millis() as u64);
         span.record("limiter_fallback", self.fallback_active());
         match outcome {
-            Ok(()) => Ok(waited),
-            Err(Exhausted) => {
+            Ok(grant) => Ok(grant),
+            Err(Unavailable { free_in }) => {
                 tracing::debug!(
                     operation,
                     waited_ms = waited.as_millis() as u64,
-                    "the rate-limit budget did not come before the call's timeout"
+                    free_in_ms = free_in.as_millis() as u64,
+                    "no rate-limit budget before the call's deadline"
                 );
-                Err(Error::Timeout { operation })
+                Err(Error::BudgetUnavailable {
+                    operation,
+                    available_in: free_in,
+                })
             }
         }
     }
 
-    /// A 429 was seen: every client sharing this limiter pauses for `pause`.
+    /// The request of `grant` was answered at `answered` (the margin learns from it).
+    pub(crate) fn observe(&self, grant: &Grant, answered: Instant) {
+        match self {
+            Self::Local(local) => local.observe(grant, answered),
+            #[cfg(feature = "redis")]
+            Self::Redis(shared) => shared.observe(grant, answered),
+        }
+    }
+
+    /// A 429 was seen: every client sharing this limiter pauses for `pause`,
+    /// at most [`MAX_SHARED_PAUSE`].
     pub(crate) async fn pause(&self, pause: Duration) {
+        let pause = pause.min(MAX_SHARED_PAUSE);
         match self {
             Self::Local(local) => local.pause(pause),
             #[cfg(feature = "redis")]
@@ -169,16 +242,18 @@ impl Limiter {
 
     pub(crate) fn status(&self) -> RateLimitStatus {
         match self {
-            Self::Local(_) => RateLimitStatus {
+            Self::Local(local) => RateLimitStatus {
                 shared: false,
                 fallback_active: false,
                 fallbacks: 0,
+                margin: local.margin(),
             },
             #[cfg(feature = "redis")]
             Self::Redis(shared) => RateLimitStatus {
                 shared: true,
                 fallback_active: shared.fallback_active(),
                 fallbacks: shared.fallbacks(),
+                margin: shared.margin(),
             },
         }
     }
@@ -191,22 +266,4 @@ impl Limiter {
             Self::Redis(shared) => shared.fallback_active(),
         }
     }
-}
-
-/// The budget did not come before the deadline.
-#[derive(Debug)]
-pub(crate) struct Exhausted;
-
-/// Sleeps `wait`, or fails at once when that would pass `deadline`.
-pub(crate) async fn sleep_within(
-    wait: Duration,
-    deadline: Option<Instant>,
-) -> Result<(), Exhausted> {
-    if let Some(deadline) = deadline
-        && Instant::now() + wait > deadline
-    {
-        return Err(Exhausted);
-    }
-    tokio::time::sleep(wait).await;
-    Ok(())
 }
