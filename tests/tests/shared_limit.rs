@@ -348,6 +348,37 @@ async fn a_replica_cut_off_from_redis_spends_only_its_share() {
     assert!(stats.accepted - before >= 60, "{stats:?}");
 }
 
+/// The documented bound past the expiry: a replica cut off for longer than
+/// `replica_expiry` is forgotten, the others take its share back, and the
+/// fleet then exceeds the limit by at most that share. Measured against a
+/// server that counts without refusing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_expiry_the_overshoot_is_at_most_the_cut_off_share() {
+    let _serial = SERIAL.lock().await;
+    let redis = redis();
+    let proxy = FaultProxy::start(redis.port()).unwrap();
+    let limit = RateLimit::new(30, 10_000);
+    let counting = EnforcingStandIn::start(RateLimit::new(10_000, 1_000_000)).await;
+    let setting = |url: &str| {
+        shared(url, limit)
+            .fallback_share(1.0 / 3.0)
+            .replica_expiry(Duration::from_secs(2))
+    };
+    let mut clients: Vec<Client> = (0..2)
+        .map(|_| client(&counting.base_url(), setting(&redis.url())))
+        .collect();
+    clients.push(client(&counting.base_url(), setting(&proxy.redis_url())));
+    hammer(&clients, 3, Duration::from_secs(1)).await;
+    proxy.cut();
+    let (_, failed) = hammer(&clients, 3, Duration::from_secs(7)).await;
+    assert_eq!(failed, 0);
+    let stats = counting.stats();
+    assert!(
+        stats.max_per_second > 30 && stats.max_per_second <= 40,
+        "the others took the forgotten share back; at most 30 + 10 in a second: {stats:?}"
+    );
+}
+
 /// A slow Redis: a call waits at most the Redis timeout, the grace a fallback
 /// keeps (one second unseen, for the others to set its share aside) and the
 /// second the others may have spent before that, then the fallback admits it.

@@ -431,6 +431,9 @@ struct Answer {
     /// The id the grant was asked under (its member in Redis).
     id: u64,
     wait_ms: u64,
+    /// Redis's clock when the script ran (ms).
+    #[cfg_attr(not(test), allow(dead_code))]
+    now_ms: i64,
     status: Status,
 }
 
@@ -843,6 +846,7 @@ impl Shared {
                 Ok(Answer {
                     id,
                     wait_ms: wait as u64,
+                    now_ms: now,
                     status,
                 })
             }
@@ -1194,6 +1198,33 @@ mod tests {
             assert!(
                 check_status(bad.0, bad.1, bad.2, bad.3, bad.4).is_err(),
                 "{bad:?}"
+            );
+        }
+    }
+
+    /// The script's window edges, on a real Redis: the next slot comes exactly
+    /// one window after the grant that leaves (Redis's own milliseconds).
+    #[cfg(feature = "mock")]
+    #[tokio::test]
+    async fn the_window_edges_are_exact_to_the_millisecond() {
+        let redis = crate::mock::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+        for (limit, window_ms) in [
+            (RateLimit::new(1, 100), 1_000),
+            (RateLimit::new(100, 1), 60_000),
+        ] {
+            let setting = RedisRateLimit::new(redis.url())
+                .limit(limit)
+                .window_margin(Duration::ZERO)
+                .prefix(format!("edge-{window_ms}"));
+            let limiter = RedisLimiter::new(setting, "key").unwrap();
+            let first = limiter.shared.try_acquire().await.ok().unwrap();
+            let second = limiter.shared.try_acquire().await.ok().unwrap();
+            assert_eq!(first.wait_ms, 0);
+            assert!(second.wait_ms > 0);
+            assert_eq!(
+                second.now_ms + second.wait_ms as i64,
+                first.now_ms + window_ms,
+                "{window_ms} ms window"
             );
         }
     }
