@@ -100,6 +100,12 @@ impl SlidingLog {
         self.entries.clear();
     }
 
+    /// How many entries it holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// How many entries lie after `since`.
     #[cfg(test)]
     pub(crate) fn count_after(&self, since: Instant) -> usize {
@@ -191,6 +197,21 @@ mod tests {
         assert_eq!(log.limits(), [2, 100]);
         log.clear();
         assert_eq!(log.earliest(start, start), start);
+    }
+
+    #[test]
+    fn entries_a_minute_old_are_forgotten() {
+        let now = Instant::now();
+        let Some(old) = now.checked_sub(WINDOWS[1] + Duration::from_millis(1)) else {
+            return;
+        };
+        let mut log = SlidingLog::new([5, 5]);
+        for id in 0..1_000 {
+            log.insert(grant(old, id));
+        }
+        log.insert(grant(now, 1_000));
+        assert_eq!(log.earliest(now, now), now);
+        assert_eq!(log.len(), 1, "the log holds a minute, not every grant ever");
     }
 
     #[test]
