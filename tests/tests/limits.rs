@@ -286,6 +286,30 @@ async fn rate_limiting_is_on_by_default_and_can_be_turned_off() {
     assert!(off.rate_limit_status().is_none());
 }
 
+/// The margin learns from slow answers: each grant is then counted later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_margin_learns_from_slow_answers() {
+    let _serial = SERIAL.lock().await;
+    let harness = nexhealth_contract_tests::Harness::start().await;
+    harness.auth();
+    harness.server.mock(|when, then| {
+        when.method("GET").path("/locations");
+        then.status(200)
+            .header("content-type", "application/json")
+            .json_body_obj(&nexhealth_api::mock::payloads::locations())
+            .delay(Duration::from_millis(400));
+    });
+    let (client, _fallback) = harness.client();
+    let before = client.rate_limit_status().unwrap().margin;
+    assert_eq!(before, nexhealth_api::DEFAULT_WINDOW_MARGIN);
+    client.get_locations().await.unwrap();
+    let after = client.rate_limit_status().unwrap().margin;
+    assert!(
+        after >= Duration::from_millis(500) && after <= nexhealth_api::MAX_MARGIN,
+        "{after:?}: a quarter more than the 400 ms answer"
+    );
+}
+
 /// `divided_among` sizes a limiter for replicas without Redis.
 #[test]
 fn a_limit_divided_among_replicas() {

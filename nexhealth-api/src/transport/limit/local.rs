@@ -201,6 +201,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_longer_pause_wins() {
+        let limiter = LocalLimiter::new(RateLimit::NEXHEALTH_DEFAULT, Duration::ZERO);
+        let now = Instant::now();
+        limiter.pause(Duration::from_millis(100));
+        limiter.pause(Duration::from_secs(2));
+        limiter.pause(Duration::from_millis(500));
+        let Unavailable { free_in } = limiter.acquire(Some(now)).await.expect_err("paused");
+        assert!(free_in > Duration::from_millis(1_900), "{free_in:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_set_while_a_call_waits_moves_it_behind_the_pause() {
+        let limiter = std::sync::Arc::new(LocalLimiter::new(RateLimit::new(1, 60), Duration::ZERO));
+        let first = limiter.acquire(None).await.unwrap();
+        let waiting = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire(None).await.map(|g| g.slot) })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        limiter.pause(Duration::from_millis(1_500));
+        let slot = waiting.await.unwrap().unwrap();
+        assert!(
+            slot >= first.slot + Duration::from_millis(1_550),
+            "it would have gone at one second, inside the pause"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_one_of_two_waiting_calls_frees_its_own_slot() {
+        let limiter = std::sync::Arc::new(LocalLimiter::new(RateLimit::new(1, 60), Duration::ZERO));
+        let first = limiter.acquire(None).await.unwrap();
+        // Two calls wait: one for 1 s after the first, one for 2 s after.
+        let early = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(None).await.map(|g| g.slot) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let late = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(None).await.map(|g| g.slot) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        early.abort();
+        let _ = early.await;
+        // The late one keeps its slot, so the next free one is a second after it.
+        let Unavailable { free_in } = limiter
+            .acquire(Some(Instant::now()))
+            .await
+            .expect_err("not yet");
+        let free_at = Instant::now() + free_in;
+        assert!(
+            free_at >= first.slot + Duration::from_millis(2_990),
+            "the slot given back must be the dropped call's, not the waiting one's"
+        );
+        let late_slot = late.await.unwrap().unwrap();
+        assert!(late_slot >= first.slot + Duration::from_secs(2));
+    }
+
+    #[tokio::test]
     async fn the_margin_counts_a_grant_later_than_its_slot() {
         let limiter = LocalLimiter::new(RateLimit::new(1, 60), Duration::from_millis(200));
         let grant = limiter.acquire(None).await.unwrap();

@@ -244,14 +244,14 @@ impl Limiter {
         match self {
             Self::Local(local) => RateLimitStatus {
                 shared: false,
-                fallback_active: false,
+                fallback_active: self.fallback_active(),
                 fallbacks: 0,
                 margin: local.margin(),
             },
             #[cfg(feature = "redis")]
             Self::Redis(shared) => RateLimitStatus {
                 shared: true,
-                fallback_active: shared.fallback_active(),
+                fallback_active: self.fallback_active(),
                 fallbacks: shared.fallbacks(),
                 margin: shared.margin(),
             },
@@ -265,5 +265,18 @@ impl Limiter {
             #[cfg(feature = "redis")]
             Self::Redis(shared) => shared.fallback_active(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_limiter_and_nothing_else() {
+        let limiter = Limiter::new(RateLimit::NEXHEALTH_DEFAULT.into(), "secret-key").unwrap();
+        assert_eq!(format!("{limiter:?}"), "Limiter::Local");
+        let status = limiter.status();
+        assert!(!status.shared && !status.fallback_active && status.fallbacks == 0);
     }
 }
