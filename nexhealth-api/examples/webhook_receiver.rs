@@ -25,17 +25,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use nexhealth_api::webhooks::{Event, Receiver};
+use nexhealth_api::webhooks::{Event, Receiver, Scheme};
 use serde_json::json;
-
-/// Deliveries larger than this are refused before they are read further.
-const MAX_BODY: usize = 1024 * 1024;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut port: u16 = 8088;
     let mut secret = std::env::var("NEXHEALTH_WEBHOOK_SECRET").ok();
     let mut max_age = None;
+    let mut scheme = Scheme::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -45,9 +43,16 @@ async fn main() -> anyhow::Result<()> {
             "--max-age-hours" => {
                 max_age = Some(Duration::from_secs(value()?.parse::<u64>()? * 3600))
             }
+            "--scheme" => {
+                let name = value()?;
+                scheme = Scheme::from_name(&name).with_context(|| {
+                    let names: Vec<_> = Scheme::ALL.iter().map(|s| s.name()).collect();
+                    format!("unknown scheme {name}: one of {}", names.join(", "))
+                })?;
+            }
             "--help" | "-h" => {
                 println!(
-                    "usage: webhook_receiver [--port 8088] --secret SECRET [--max-age-hours H]"
+                    "usage: webhook_receiver [--port 8088] --secret SECRET [--max-age-hours H] [--scheme NAME]"
                 );
                 return Ok(());
             }
@@ -56,7 +61,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let secret = secret
         .context("--secret (or NEXHEALTH_WEBHOOK_SECRET) is required: the endpoint's secret_key")?;
-    let mut receiver = Receiver::new(secret);
+    // An empty secret (a variable set but empty) is refused: it would verify forgeries.
+    let mut receiver = Receiver::new(secret)?.scheme(scheme);
     if let Some(age) = max_age {
         receiver = receiver.max_age(age);
     }
@@ -88,7 +94,7 @@ async fn handle(
         return answer(StatusCode::METHOD_NOT_ALLOWED);
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = Limited::new(body, MAX_BODY)
+    let Ok(body) = Limited::new(body, receiver.body_limit())
         .collect()
         .await
         .map(|b| b.to_bytes())

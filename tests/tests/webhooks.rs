@@ -49,7 +49,10 @@ async fn get_webhook_endpoints() {
                 .query_param("active", "false"),
             &h.token,
         );
-        then.status(200).json_body_obj(&endpoints());
+        // The example's text: served typed, the secret would go out redacted.
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(payloads::json("getWebhookEndpoints", 200).unwrap());
     });
     let (client, fallback) = h.client();
     let list = client.get_webhook_endpoints().active(false).await.unwrap();
@@ -396,7 +399,7 @@ fn signatures_match_an_independent_implementation() {
 #[test]
 fn a_changed_byte_timestamp_or_secret_and_missing_or_cut_headers_are_rejected() {
     let body = br#"{"event_name":"sync_status_read_change","subdomain":"acme","data":{}}"#;
-    let receiver = Receiver::new(SECRET);
+    let receiver = Receiver::new(SECRET).unwrap();
     assert!(receiver.receive(&signed(body), body).is_ok());
     let mut changed = body.to_vec();
     changed[5] ^= 1;
@@ -410,7 +413,9 @@ fn a_changed_byte_timestamp_or_secret_and_missing_or_cut_headers_are_rejected() 
         Err(Rejection::BadSignature)
     );
     assert_eq!(
-        Receiver::new("another-secret").receive(&signed(body), body),
+        Receiver::new("another-secret")
+            .unwrap()
+            .receive(&signed(body), body),
         Err(Rejection::BadSignature)
     );
     let mut missing = signed(body);
@@ -437,12 +442,14 @@ fn a_changed_byte_timestamp_or_secret_and_missing_or_cut_headers_are_rejected() 
 fn a_body_that_is_not_utf8_verifies_then_is_not_json() {
     let body = b"\xff\xfe\x00binary, not UTF-8";
     assert_eq!(
-        Receiver::new(SECRET).receive(&signed(body), body),
+        Receiver::new(SECRET).unwrap().receive(&signed(body), body),
         Err(Rejection::NotJson)
     );
     let not_event = br#"{"hello":"world"}"#;
     assert_eq!(
-        Receiver::new(SECRET).receive(&signed(not_event), not_event),
+        Receiver::new(SECRET)
+            .unwrap()
+            .receive(&signed(not_event), not_event),
         Err(Rejection::NotAnEvent)
     );
 }
@@ -451,7 +458,9 @@ fn a_body_that_is_not_utf8_verifies_then_is_not_json() {
 fn the_maximum_age_refuses_old_deliveries() {
     use chrono::TimeZone;
     let body = br#"{"event_name":"onboarding_created","data":{"onboarding":{"id":"y2wx"}}}"#;
-    let receiver = Receiver::new(SECRET).max_age(std::time::Duration::from_secs(49 * 3600));
+    let receiver = Receiver::new(SECRET)
+        .unwrap()
+        .max_age(std::time::Duration::from_secs(49 * 3600));
     let now = chrono::Utc.with_ymd_and_hms(2026, 8, 16, 10, 0, 0).unwrap(); // 48 h later
     assert!(receiver.receive_at(&signed(body), body, now).is_ok());
     let later = now + chrono::Duration::hours(2);
@@ -462,6 +471,7 @@ fn the_maximum_age_refuses_old_deliveries() {
     // Without a maximum age (the default) an old retry is accepted.
     assert!(
         Receiver::new(SECRET)
+            .unwrap()
             .receive_at(&signed(body), body, later)
             .is_ok()
     );
@@ -472,17 +482,18 @@ fn the_maximum_age_refuses_old_deliveries() {
 fn every_known_delivery_shape_decodes() {
     let sync_shapes = [
         json!({"event_name": "sync_status_read_change.green", "subdomain": "demo-subdomain", "subscription_id": "sub-1",
-               "data": {"syncstatus": {"read_status": "green", "read_status_at": "2026-08-14T10:00:00Z", "locations": [{"id": "nexloc-1"}]}}}),
+               "data": {"syncstatus": {"read_status": "green", "read_status_at": "2026-08-14T10:00:00Z", "locations": [{"id": "7"}]}}}),
         json!({"event_name": "sync_status_read_change", "data": {"sync_status": {"read_status": "green", "read_status_at": "2026-08-14T10:00:00Z", "locations": [{"id": 7}]}}}),
         json!({"event_name": "sync_status_read_change", "data": {"sync_statuses": [{"read_status": "green", "read_status_at": "2026-08-14T10:00:00Z", "locations": [{"id": 7}]}]}}),
         json!({"event_name": "sync_status_read_change", "data": {"syncstatus": [{"read_status": "green", "read_status_at": "2026-08-14T10:00:00Z", "locations": [{"id": 7}]}]}}),
         json!({"event_name": "sync_status_read_change", "resource_type": "SyncStatus", "event_time": "2026-08-14T10:00:01Z",
                "data": {"sync_source_type": "pms", "sync_source_name": "Dentrix", "read_status": "green", "read_status_at": "2026-08-14T10:00:00Z",
-                        "write_status": "red", "write_status_at": "2026-08-14T10:05:00Z", "emr": {"id": "emr-1", "name": "dentrix"}, "locations": [{"id": "nh-loc-1"}]}}),
+                        "write_status": "red", "write_status_at": "2026-08-14T10:05:00Z", "emr": {"id": "emr-1", "name": "dentrix"}, "locations": [{"id": " 7 "}]}}),
     ];
     for shape in sync_shapes {
         let body = serde_json::to_vec(&shape).unwrap();
         let event = Receiver::new(SECRET)
+            .unwrap()
             .receive(&signed(&body), &body)
             .unwrap();
         let Event::SyncStatusReadChange(sync) = &event else {
@@ -490,9 +501,18 @@ fn every_known_delivery_shape_decodes() {
         };
         assert_eq!(sync.sync.read_status.as_deref(), Some("green"), "{shape}");
         assert!(sync.sync.read_status_at.is_some(), "{shape}");
-        assert_eq!(sync.sync.location_ids.len(), 1, "{shape}");
+        assert_eq!(sync.sync.location_ids, vec![7], "{shape}");
         assert_eq!(event.envelope().raw, shape);
     }
+    // Ids decode leniently into the REST types' i32: a number or a numeric
+    // string; anything else (or out of range) is left out.
+    let ids = json!({"event_name": "sync_status_read_change", "data": {"sync_status": {"institution_id": "12",
+        "locations": [{"id": 8}, {"id": "9"}, {"id": "nexloc-1"}, {"id": 5_000_000_000u64}, {"id": null}]}}});
+    let Some(Event::SyncStatusReadChange(sync)) = Event::from_json(ids) else {
+        panic!("a sync event");
+    };
+    assert_eq!(sync.sync.location_ids, vec![8, 9]);
+    assert_eq!(sync.sync.institution_id, Some(12));
     let write = json!({"event_name": "sync_status_write_change", "data": {"sync_status": {"write_status": "green", "write_status_at": "2026-08-14T10:05:00Z", "locations": [{"id": 7}]}}});
     assert!(matches!(
         Event::from_json(write),
@@ -564,7 +584,7 @@ fn sync_health_learns_from_events() {
 #[test]
 fn mutated_deliveries_never_panic_or_leak() {
     let base = br#"{"event_name":"sync_status_read_change","subdomain":"acme-secret-subdomain","data":{"sync_status":{"read_status":"green","locations":[{"id":7}]}}}"#;
-    let receiver = Receiver::new(SECRET);
+    let receiver = Receiver::new(SECRET).unwrap();
     let mut seed: u64 = 0x5eed;
     let mut next = || {
         seed ^= seed << 13;
@@ -623,6 +643,166 @@ proptest! {
 fn the_secret_is_redacted() {
     let secret = WebhookSecret::new("whsec-abc");
     assert!(!format!("{secret:?}").contains("whsec-abc"));
-    let receiver = Receiver::new("whsec-abc");
+    let receiver = Receiver::new("whsec-abc").unwrap();
     assert!(!format!("{receiver:?}").contains("whsec-abc"));
+}
+
+/// An empty or whitespace secret is refused when the receiver is built, and
+/// the free function verifies nothing with one: a forger's empty-key MAC
+/// never passes.
+#[test]
+fn an_empty_secret_is_refused_and_forgeries_with_it_never_pass() {
+    for empty in ["", " ", "\t\n"] {
+        assert!(Receiver::new(empty).is_err(), "{empty:?}");
+        let body = br#"{"event_name":"sync_status_read_change","data":{}}"#;
+        let forged = headers(TIMESTAMP, &signature::sign(empty, TIMESTAMP, body));
+        let secret = nexhealth_api::WebhookSecret::new(empty);
+        assert_eq!(
+            nexhealth_api::webhooks::receive(&forged, body, &secret),
+            Err(Rejection::NoSecret)
+        );
+    }
+}
+
+/// Several signatures: repeated headers or a list in one header; any valid
+/// one verifies, an empty one never does.
+#[test]
+fn several_signatures_verify_when_any_one_is_valid() {
+    let body = br#"{"event_name":"sync_status_read_change","data":{}}"#;
+    let receiver = Receiver::new(SECRET).unwrap();
+    let good = signature::sign(SECRET, TIMESTAMP, body);
+    let old = signature::sign("rotated-away", TIMESTAMP, body);
+    let mut repeated = headers(TIMESTAMP, &old);
+    repeated.append(SIGNATURE_HEADER, good.parse().unwrap());
+    assert!(receiver.receive(&repeated, body).is_ok());
+    let listed = headers(TIMESTAMP, &format!("{old},{good}"));
+    assert!(receiver.receive(&listed, body).is_ok());
+    let only_old = headers(TIMESTAMP, &format!("{old}, "));
+    assert_eq!(
+        receiver.receive(&only_old, body),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        receiver.receive(&headers(TIMESTAMP, ""), body),
+        Err(Rejection::MalformedSignature)
+    );
+}
+
+/// A delivery signed under another scheme is diagnosed from the first one:
+/// refused as WrongScheme (saying which), and accepted once configured.
+#[test]
+fn a_wrong_scheme_is_diagnosed_and_fixed_by_configuration() {
+    use nexhealth_api::webhooks::Scheme;
+    let body = br#"{"event_name":"sync_status_read_change","data":{}}"#;
+    for scheme in Scheme::ALL {
+        let signature = signature::sign_with(scheme, SECRET, TIMESTAMP, body);
+        let mut delivery = headers(TIMESTAMP, &signature);
+        if scheme == Scheme::RawBody {
+            delivery.remove(SIGNATURE_HEADER);
+            delivery.insert("x-nexhealth-signature", signature.parse().unwrap());
+        }
+        let default = Receiver::new(SECRET).unwrap();
+        let outcome = default.receive(&delivery, body);
+        if scheme == Scheme::default() {
+            assert!(outcome.is_ok());
+            continue;
+        }
+        let rejection = outcome.unwrap_err();
+        assert_eq!(
+            rejection,
+            Rejection::WrongScheme {
+                configured: Scheme::default(),
+                verifies_under: scheme,
+            }
+        );
+        assert_eq!(rejection.status(), 401);
+        let text = rejection.to_string();
+        assert!(
+            text.contains(scheme.name()) && !text.contains(SECRET),
+            "{text}"
+        );
+        let configured = Receiver::new(SECRET).unwrap().scheme(scheme);
+        assert!(configured.receive(&delivery, body).is_ok(), "{scheme}");
+        // A forgery under another scheme is a plain bad signature.
+        let forged = signature::sign_with(scheme, "not-the-secret", TIMESTAMP, body);
+        let mut forged_delivery = headers(TIMESTAMP, &forged);
+        if scheme == Scheme::RawBody {
+            forged_delivery.insert("x-nexhealth-signature", forged.parse().unwrap());
+        }
+        assert!(matches!(
+            default.receive(&forged_delivery, body),
+            Err(Rejection::BadSignature | Rejection::MissingHeader(_))
+        ));
+    }
+}
+
+/// Timestamps with an age limit: not a time is refused, a few minutes ahead
+/// (clock skew) is accepted, further ahead is refused; a 25-year-old
+/// delivery replayed is refused every time.
+#[test]
+fn timestamps_are_checked_in_both_directions() {
+    use chrono::TimeZone;
+    let body = br#"{"event_name":"onboarding_created","data":{"onboarding":{"id":"y2wx"}}}"#;
+    let receiver = Receiver::new(SECRET)
+        .unwrap()
+        .max_age(std::time::Duration::from_secs(49 * 3600));
+    let now = chrono::Utc.with_ymd_and_hms(2026, 8, 14, 10, 0, 0).unwrap();
+    let at = |t: &str| headers(t, &signature::sign(SECRET, t, body));
+    assert!(
+        receiver
+            .receive_at(&at("2026-08-14T10:04:00Z"), body, now)
+            .is_ok()
+    );
+    assert!(matches!(
+        receiver.receive_at(&at("2026-08-14T10:06:00Z"), body, now),
+        Err(Rejection::FromTheFuture { .. })
+    ));
+    assert_eq!(
+        receiver.receive_at(&at("yesterday"), body, now),
+        Err(Rejection::BadTimestamp)
+    );
+    for _ in 0..1_000 {
+        assert!(matches!(
+            receiver.receive_at(&at("2001-08-14T10:00:00Z"), body, now),
+            Err(Rejection::TooOld { .. })
+        ));
+    }
+    let secret = nexhealth_api::WebhookSecret::new(SECRET);
+    assert!(matches!(
+        nexhealth_api::webhooks::receive_within(
+            &at("2001-08-14T10:00:00Z"),
+            body,
+            &secret,
+            Some(std::time::Duration::from_secs(49 * 3600))
+        ),
+        Err(Rejection::TooOld { .. })
+    ));
+}
+
+/// A body over the limit is refused before any work, with 413.
+#[test]
+fn a_body_over_the_limit_is_refused_before_any_work() {
+    let receiver = Receiver::new(SECRET).unwrap().max_body_bytes(1_024);
+    let body = vec![b'x'; 1_025];
+    let rejection = receiver.receive(&signed(&body), &body).unwrap_err();
+    assert_eq!(rejection, Rejection::TooLarge { limit: 1_024 });
+    assert_eq!(rejection.status(), 413);
+    let default = Receiver::new(SECRET).unwrap();
+    assert_eq!(
+        default.body_limit(),
+        nexhealth_api::webhooks::receive::DEFAULT_MAX_BODY_BYTES
+    );
+}
+
+/// An endpoint serialized (to a cache, a log) never shows its secret.
+#[test]
+fn an_endpoint_serializes_without_its_secret() {
+    let endpoint: nexhealth_api::types::WebhookEndpoint = serde_json::from_value(serde_json::json!({
+        "id": 1, "target_url": "https://hooks.example.com/x", "secret_key": "whsec-live-1",
+        "active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+    }))
+    .unwrap();
+    let json = serde_json::to_string(&endpoint).unwrap();
+    assert!(!json.contains("whsec-live-1"), "{json}");
+    assert_eq!(endpoint.secret_key.unwrap().expose(), "whsec-live-1");
 }

@@ -212,7 +212,7 @@ impl SyncReport {
                 .sync
                 .locations
                 .iter()
-                .any(|l| change.location_ids.contains(&l.id.to_string()));
+                .any(|l| change.location_ids.contains(&l.id));
             let named = change.sync_source_name.is_some()
                 && change.sync_source_name == health.sync.sync_source_name;
             if !(serves || named) {

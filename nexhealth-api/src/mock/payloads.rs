@@ -107,11 +107,15 @@ pub fn onboarding_request() -> types::OnboardingCreateRequest {
     known("postOnboardings", 0)
 }
 /// `GET /webhook_endpoints` 200: one active endpoint (its `secret_key` is
-/// `example-signing-secret`).
+/// `example-signing-secret`). A typed mock serializes it, and a
+/// [`WebhookSecret`](crate::WebhookSecret) always serializes as
+/// `"<redacted>"`: to send the secret itself, answer with the example's
+/// text, `json("getWebhookEndpoints", 200)`.
 pub fn webhook_endpoints() -> types::WebhookEndpointListResponse {
     known("getWebhookEndpoints", 200)
 }
-/// `POST /webhook_endpoints` 201.
+/// `POST /webhook_endpoints` 201 (served typed, its secret goes out as
+/// `"<redacted>"`; see [`webhook_endpoints`]).
 pub fn webhook_endpoint() -> types::WebhookEndpointResponse {
     known("postWebhookEndpoints", 201)
 }

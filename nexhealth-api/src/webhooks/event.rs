@@ -53,8 +53,9 @@ impl EventEnvelope {
 /// A sync's state as an event reports it: every field optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SyncStatusChange {
-    /// The institution's id.
-    pub institution_id: Option<i64>,
+    /// The institution's id (a number or a numeric string, as delivered; the
+    /// same type as the REST answers' ids).
+    pub institution_id: Option<i32>,
     /// The sync's name.
     pub sync_source_name: Option<String>,
     /// `green` or `red` (or a value NexHealth adds later).
@@ -65,8 +66,9 @@ pub struct SyncStatusChange {
     pub write_status: Option<String>,
     /// Last successful write.
     pub write_status_at: Option<DateTime<Utc>>,
-    /// The locations the sync serves, as delivered (numbers or strings).
-    pub location_ids: Vec<String>,
+    /// The locations the sync serves (each a number or a numeric string, as
+    /// delivered; one that is neither, or out of range, is left out).
+    pub location_ids: Vec<i32>,
 }
 
 impl SyncStatusChange {
@@ -190,13 +192,8 @@ fn sync_change(data: &Value) -> SyncStatusChange {
         .or_else(|| one(data))
         .unwrap_or(&Value::Null);
     let text = |key: &str| sync.get(key).and_then(Value::as_str).map(str::to_string);
-    let id_text = |v: &Value| match v {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    };
     SyncStatusChange {
-        institution_id: sync.get("institution_id").and_then(Value::as_i64),
+        institution_id: sync.get("institution_id").and_then(lenient_id),
         sync_source_name: text("sync_source_name"),
         read_status: text("read_status"),
         read_status_at: sync.get("read_status_at").and_then(time),
@@ -207,8 +204,18 @@ fn sync_change(data: &Value) -> SyncStatusChange {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|l| l.get("id").and_then(id_text))
+            .filter_map(|l| l.get("id").and_then(lenient_id))
             .collect(),
+    }
+}
+
+/// An id as NexHealth may deliver it: a number or a numeric string, within
+/// the `i32` the REST types use.
+fn lenient_id(value: &Value) -> Option<i32> {
+    match value {
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse::<i32>().ok(),
+        _ => None,
     }
 }
 

@@ -15,5 +15,6 @@ mod secret;
 pub mod signature;
 
 pub use event::{Event, EventEnvelope, SyncStatusEvent};
-pub use receive::{Receiver, Rejection, receive};
+pub use receive::{InvalidSecret, Receiver, Rejection, receive, receive_within};
 pub use secret::WebhookSecret;
+pub use signature::Scheme;

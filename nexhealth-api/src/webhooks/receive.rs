@@ -14,40 +14,93 @@ use http::HeaderMap;
 
 use super::event::Event;
 use super::secret::WebhookSecret;
-use super::signature::{self, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER};
+use super::signature::{self, Scheme, SignatureError, TIMESTAMP_HEADER};
+
+/// The largest body a receiver verifies unless told otherwise (1 MiB; NexHealth's
+/// events are a few kilobytes). A larger one is refused before any work.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How far in the future a `timestamp` may be (clock skew between NexHealth
+/// and this host) when a maximum age is set: 5 minutes.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Why a delivery was refused. Never holds the body, the signature or the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rejection {
     /// A header the scheme needs is absent (or not text).
     MissingHeader(&'static str),
-    /// The `signature` header is not a SHA-256 digest.
+    /// No `signature` value is a SHA-256 digest.
     MalformedSignature,
     /// The signature does not match the body, timestamp and secret.
     BadSignature,
-    /// The `timestamp` is older than the receiver's maximum age (or later than now by more).
+    /// The signature does not verify under the configured scheme but does
+    /// under `verifies_under`: the configured scheme is a wrong guess. Still
+    /// refused; switch with [`Receiver::scheme`].
+    WrongScheme {
+        /// The scheme the receiver is configured with.
+        configured: Scheme,
+        /// The scheme the delivery verifies under.
+        verifies_under: Scheme,
+    },
+    /// The `timestamp` is older than the receiver's maximum age.
     TooOld {
         /// How old it was.
         age: Duration,
     },
-    /// The `timestamp` header is not a time (the signature did verify).
+    /// The `timestamp` is later than now by more than [`MAX_CLOCK_SKEW`].
+    FromTheFuture {
+        /// How far ahead it was.
+        ahead: Duration,
+    },
+    /// The `timestamp` header is not a time (and a maximum age is set).
     BadTimestamp,
+    /// The body is larger than the receiver's limit; nothing was computed.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The verified body is not JSON.
     NotJson,
     /// The verified body is JSON but not an event (no `event_name`).
     NotAnEvent,
+    /// The receiver has no usable secret (see [`InvalidSecret`]); nothing verifies.
+    NoSecret,
 }
 
 impl Rejection {
     /// The HTTP status to answer with: 401 for a delivery that cannot be
-    /// trusted, 400 for a trusted one that cannot be read.
+    /// trusted, 413 for one too large to check, 400 for a trusted one that
+    /// cannot be read.
     pub fn status(&self) -> u16 {
         match self {
             Self::MissingHeader(_)
             | Self::MalformedSignature
             | Self::BadSignature
-            | Self::TooOld { .. } => 401,
-            Self::BadTimestamp | Self::NotJson | Self::NotAnEvent => 400,
+            | Self::WrongScheme { .. }
+            | Self::TooOld { .. }
+            | Self::FromTheFuture { .. }
+            | Self::BadTimestamp
+            | Self::NoSecret => 401,
+            Self::TooLarge { .. } => 413,
+            Self::NotJson | Self::NotAnEvent => 400,
+        }
+    }
+
+    /// A short stable name for logs and metrics (`bad_signature`, `too_old`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::MalformedSignature => "malformed_signature",
+            Self::BadSignature => "bad_signature",
+            Self::WrongScheme { .. } => "wrong_scheme",
+            Self::TooOld { .. } => "too_old",
+            Self::FromTheFuture { .. } => "from_the_future",
+            Self::BadTimestamp => "bad_timestamp",
+            Self::TooLarge { .. } => "too_large",
+            Self::NotJson => "not_json",
+            Self::NotAnEvent => "not_an_event",
+            Self::NoSecret => "no_secret",
         }
     }
 }
@@ -58,19 +111,51 @@ impl fmt::Display for Rejection {
             Self::MissingHeader(name) => write!(f, "the `{name}` header is missing"),
             Self::MalformedSignature => f.write_str("the signature is not a SHA-256 digest"),
             Self::BadSignature => f.write_str("the signature does not match"),
+            Self::WrongScheme {
+                configured,
+                verifies_under,
+            } => write!(
+                f,
+                "the signature does not verify under the configured scheme `{configured}` but \
+                 does under `{verifies_under}`: configure Receiver::scheme(Scheme::from_name(\"{verifies_under}\"))"
+            ),
             Self::TooOld { age } => write!(
                 f,
                 "the delivery was signed {} s ago, over the maximum age",
                 age.as_secs()
             ),
+            Self::FromTheFuture { ahead } => write!(
+                f,
+                "the delivery is dated {} s in the future, over the {} s clock skew allowed",
+                ahead.as_secs(),
+                MAX_CLOCK_SKEW.as_secs()
+            ),
             Self::BadTimestamp => f.write_str("the timestamp is not a time"),
+            Self::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
             Self::NotJson => f.write_str("the body is not JSON"),
             Self::NotAnEvent => f.write_str("the body is not an event (no event_name)"),
+            Self::NoSecret => f.write_str("the receiver has no secret: nothing can verify"),
         }
     }
 }
 
 impl std::error::Error for Rejection {}
+
+/// An endpoint secret a receiver cannot use: empty or only whitespace. With
+/// it, anyone could sign a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidSecret;
+
+impl fmt::Display for InvalidSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the webhook secret is empty: use the endpoint's secret_key (anyone could sign \
+             deliveries for an empty key)",
+        )
+    }
+}
+
+impl std::error::Error for InvalidSecret {}
 
 /// Verifies and decodes deliveries for one endpoint.
 ///
@@ -79,26 +164,62 @@ impl std::error::Error for Rejection {}
 /// `timestamp`: a shorter default could refuse genuine retries, which would
 /// then fail until NexHealth turned the endpoint off. To bound replays, set
 /// [`max_age`](Self::max_age) to more than 48 hours (49 h, say) and drop
-/// duplicates with the events' own times.
+/// duplicates with the events' own times. With a maximum age, a `timestamp`
+/// that is not a time is refused, and one up to [`MAX_CLOCK_SKEW`] in the
+/// future is accepted.
+///
+/// **A wrong scheme is diagnosed.** A delivery that does not verify under
+/// the configured [`Scheme`] is checked against the others; when one
+/// verifies, it is still refused, as [`Rejection::WrongScheme`] with a
+/// warning in the log (never the body or the secret), so that an operator can
+/// switch with [`scheme`](Self::scheme) the same day.
 #[derive(Debug, Clone)]
 pub struct Receiver {
     secret: WebhookSecret,
     max_age: Option<Duration>,
+    scheme: Scheme,
+    max_body_bytes: usize,
 }
 
 impl Receiver {
-    /// A receiver for the endpoint whose `secret_key` is `secret`.
-    pub fn new(secret: impl Into<WebhookSecret>) -> Self {
-        Self {
-            secret: secret.into(),
-            max_age: None,
+    /// A receiver for the endpoint whose `secret_key` is `secret`; an empty or
+    /// whitespace secret is refused.
+    pub fn new(secret: impl Into<WebhookSecret>) -> Result<Self, InvalidSecret> {
+        let secret = secret.into();
+        if secret.expose().trim().is_empty() {
+            return Err(InvalidSecret);
         }
+        Ok(Self {
+            secret,
+            max_age: None,
+            scheme: Scheme::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        })
     }
 
     /// Refuses deliveries signed longer ago than `age` (see the type's docs).
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
         self
+    }
+
+    /// Verifies under `scheme` instead of the default (see [`Scheme`]).
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The largest body verified (default [`DEFAULT_MAX_BODY_BYTES`]); a larger
+    /// one is refused before any work. Check it on `Content-Length` and while
+    /// reading too, so that the body is never read whole.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// The largest body this receiver verifies.
+    pub fn body_limit(&self) -> usize {
+        self.max_body_bytes
     }
 
     /// Verifies and decodes one delivery, now.
@@ -113,41 +234,149 @@ impl Receiver {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Event, Rejection> {
-        let header = |name: &'static str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .ok_or(Rejection::MissingHeader(name))
-        };
-        let timestamp = header(TIMESTAMP_HEADER)?;
-        let signature = header(SIGNATURE_HEADER)?;
-        signature::verify(self.secret.expose(), timestamp, signature, body).map_err(
-            |e| match e {
-                SignatureError::Malformed => Rejection::MalformedSignature,
-                SignatureError::Mismatch => Rejection::BadSignature,
-            },
-        )?;
-        if let Some(max_age) = self.max_age {
-            let signed_at = parse_time(timestamp).ok_or(Rejection::BadTimestamp)?;
-            let age = (now - signed_at).abs().to_std().unwrap_or(Duration::MAX);
-            if age > max_age {
-                return Err(Rejection::TooOld { age });
-            }
-        }
+        self.verify_at(headers, body, now)?;
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|_| Rejection::NotJson)?;
         Event::from_json(value).ok_or(Rejection::NotAnEvent)
     }
+
+    /// Checks size, signature and age, as of `now`: the delivery can be trusted.
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        if body.len() > self.max_body_bytes {
+            return Err(Rejection::TooLarge {
+                limit: self.max_body_bytes,
+            });
+        }
+        if self.secret.expose().trim().is_empty() {
+            return Err(Rejection::NoSecret);
+        }
+        let timestamp = text(headers, TIMESTAMP_HEADER);
+        let outcome = match (self.scheme.uses_timestamp(), timestamp) {
+            (true, None) => Err(Rejection::MissingHeader(TIMESTAMP_HEADER)),
+            (_, timestamp) => verify_under(
+                self.scheme,
+                &self.secret,
+                headers,
+                timestamp.unwrap_or(""),
+                body,
+            ),
+        };
+        if let Err(rejection) = outcome {
+            return Err(self.diagnose(headers, body, timestamp, rejection));
+        }
+        if let Some(max_age) = self.max_age {
+            let signed_at = timestamp
+                .and_then(parse_time)
+                .ok_or(Rejection::BadTimestamp)?;
+            if signed_at > now {
+                let ahead = (signed_at - now).to_std().unwrap_or(Duration::MAX);
+                if ahead > MAX_CLOCK_SKEW {
+                    return Err(Rejection::FromTheFuture { ahead });
+                }
+            } else {
+                let age = (now - signed_at).to_std().unwrap_or(Duration::MAX);
+                if age > max_age {
+                    return Err(Rejection::TooOld { age });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A delivery refused under the configured scheme: does it verify under another?
+    fn diagnose(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        timestamp: Option<&str>,
+        rejection: Rejection,
+    ) -> Rejection {
+        let refused_signature = matches!(
+            rejection,
+            Rejection::BadSignature | Rejection::MalformedSignature | Rejection::MissingHeader(_)
+        );
+        if !refused_signature {
+            return rejection;
+        }
+        let verifies_under = Scheme::ALL.into_iter().find(|&other| {
+            other != self.scheme
+                && (!other.uses_timestamp() || timestamp.is_some())
+                && verify_under(other, &self.secret, headers, timestamp.unwrap_or(""), body).is_ok()
+        });
+        match verifies_under {
+            Some(verifies_under) => {
+                tracing::warn!(
+                    configured = self.scheme.name(),
+                    verifies_under = verifies_under.name(),
+                    "webhook delivery refused: it does not verify under the configured signing \
+                     scheme but does under another; configure Receiver::scheme if NexHealth signs that way"
+                );
+                Rejection::WrongScheme {
+                    configured: self.scheme,
+                    verifies_under,
+                }
+            }
+            None => rejection,
+        }
+    }
+}
+
+/// A header's value as text, if present and text.
+fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Verifies every signature `scheme` reads (all values of its headers).
+fn verify_under(
+    scheme: Scheme,
+    secret: &WebhookSecret,
+    headers: &HeaderMap,
+    timestamp: &str,
+    body: &[u8],
+) -> Result<(), Rejection> {
+    let values: Vec<&str> = scheme
+        .signature_headers()
+        .iter()
+        .flat_map(|name| headers.get_all(*name).iter())
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return Err(Rejection::MissingHeader(scheme.signature_headers()[0]));
+    }
+    signature::verify_any(scheme, secret.expose(), timestamp, values, body).map_err(|e| match e {
+        SignatureError::Malformed => Rejection::MalformedSignature,
+        SignatureError::Mismatch => Rejection::BadSignature,
+    })
 }
 
 /// Verifies and decodes one delivery for the endpoint whose secret is `secret`
-/// (no maximum age; see [`Receiver`]).
+/// (no maximum age; see [`Receiver`]). An empty secret verifies nothing.
 pub fn receive(
     headers: &HeaderMap,
     body: &[u8],
     secret: &WebhookSecret,
 ) -> Result<Event, Rejection> {
-    Receiver::new(secret.clone()).receive(headers, body)
+    receive_within(headers, body, secret, None)
+}
+
+/// [`receive`] with a maximum age (see [`Receiver::max_age`]).
+pub fn receive_within(
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: &WebhookSecret,
+    max_age: Option<Duration>,
+) -> Result<Event, Rejection> {
+    let receiver = Receiver::new(secret.clone()).map_err(|_| Rejection::NoSecret)?;
+    match max_age {
+        Some(age) => receiver.max_age(age),
+        None => receiver,
+    }
+    .receive(headers, body)
 }
 
 /// ISO 8601 (RFC 3339), or Unix seconds.

@@ -2,14 +2,25 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// The secret NexHealth signs an endpoint's deliveries with (`secret_key`).
-/// `Debug` shows `<redacted>`; the value is reached only through
-/// [`expose`](Self::expose), to verify a delivery or to store it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows `<redacted>` and serializing writes `"<redacted>"`, so that
+/// logging or caching an endpoint as JSON never leaks it; the value is
+/// reached only through [`expose`](Self::expose), to verify a delivery or to
+/// store it in a secret store.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct WebhookSecret(String);
+
+/// What a serialized secret becomes.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+impl Serialize for WebhookSecret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
 
 impl WebhookSecret {
     /// Wraps a secret (as stored by your service, for example).
@@ -59,6 +70,8 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
         assert_eq!(secret.expose(), "whsec-very-secret");
         let json = serde_json::to_string(&secret).unwrap();
-        assert_eq!(json, "\"whsec-very-secret\"");
+        assert_eq!(json, "\"<redacted>\"");
+        let read: super::WebhookSecret = serde_json::from_str("\"whsec-very-secret\"").unwrap();
+        assert_eq!(read, secret);
     }
 }
