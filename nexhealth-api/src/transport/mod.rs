@@ -4,7 +4,7 @@
 //! institutions or locations: the credentials and the cached bearer token
 //! ([`auth`], [`token`], [`secret`]), NexHealth's headers ([`headers`]), the
 //! retry loop and the rate limit ([`retry`], [`policy`], [`limit`]: in process
-//! or shared through Redis), the state every
+//! or shared through Redis, over the one Redis link, `redis_link`), the state every
 //! clone of a client shares ([`state`]) and the per-call context that the
 //! progenitor hooks ([`hooks`]) fill in.
 //!
@@ -18,6 +18,8 @@ pub mod headers;
 pub(crate) mod hooks;
 pub(crate) mod limit;
 pub(crate) mod policy;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_link;
 pub(crate) mod retry;
 pub(crate) mod secret;
 pub(crate) mod state;

@@ -176,9 +176,10 @@ impl std::error::Error for InvalidSecret {}
 #[derive(Debug, Clone)]
 pub struct Receiver {
     secret: WebhookSecret,
-    max_age: Option<Duration>,
+    pub(super) max_age: Option<Duration>,
     scheme: Scheme,
     max_body_bytes: usize,
+    pub(super) lease: Duration,
 }
 
 impl Receiver {
@@ -194,6 +195,7 @@ impl Receiver {
             max_age: None,
             scheme: Scheme::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            lease: super::handle::DEFAULT_LEASE,
         })
     }
 
@@ -214,6 +216,15 @@ impl Receiver {
     /// reading too, so that the body is never read whole.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long a claim on an event lasts while its handler runs (default
+    /// [`DEFAULT_LEASE`](super::handle::DEFAULT_LEASE), 60 s; see
+    /// [`handle`](Self::handle)). A handler that runs longer may see the
+    /// event handled a second time by a retry elsewhere.
+    pub fn handling_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
         self
     }
 

@@ -49,13 +49,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::Digest;
 
 use super::log::{Entry, SlidingLog, WINDOWS};
 use super::margin::{MAX_MARGIN, Margin};
 use super::{DEFAULT_WINDOW_MARGIN, Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable};
 use crate::Error;
+use crate::transport::redis_link::{RedisLink, Target};
 
 /// How often each process tells Redis it is alive, and how often one on its
 /// fallback tries Redis again.
@@ -185,12 +185,6 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 0
 ";
 
-#[derive(Clone)]
-enum Target {
-    Single(String),
-    Cluster(Vec<String>),
-}
-
 /// A rate limit shared through Redis (feature `redis`). Give it to
 /// [`ClientBuilder::rate_limit`](crate::ClientBuilder::rate_limit):
 ///
@@ -223,13 +217,7 @@ pub struct RedisRateLimit {
 impl std::fmt::Debug for RedisRateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisRateLimit")
-            .field(
-                "target",
-                &match self.target {
-                    Target::Single(_) => "<redacted>",
-                    Target::Cluster(_) => "<redacted cluster nodes>",
-                },
-            )
+            .field("target", &self.target.redacted())
             .field("limit", &self.limit)
             .field("prefix", &self.prefix)
             .field("fallback_share", &self.fallback_share)
@@ -349,19 +337,6 @@ pub(crate) fn key_id(api_key: &str) -> String {
     hex::encode(&digest[..12])
 }
 
-// One per limiter, built once: the size of its variants does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Backend {
-    Single(redis::Client),
-    Cluster(redis::cluster::ClusterClient),
-}
-
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
 struct Keys {
     log: String,
     replicas: String,
@@ -410,9 +385,7 @@ struct State {
 }
 
 struct Shared {
-    backend: Backend,
-    connection: Mutex<Option<Conn>>,
-    connecting: tokio::sync::Mutex<()>,
+    link: RedisLink,
     scripts: Scripts,
     keys: Keys,
     limit: RateLimit,
@@ -456,44 +429,19 @@ pub(crate) struct RedisLimiter {
 
 impl RedisLimiter {
     pub(crate) fn new(config: RedisRateLimit, api_key: &str) -> Result<Self, Error> {
-        let invalid = || Error::invalid_request("the Redis URL of the rate limit is not valid");
-        let tls = config.root_certificates.map(|pem| redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem),
-        });
-        let backend = match config.target {
-            Target::Single(url) => Backend::Single(
-                match tls {
-                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
-                    None => redis::Client::open(url.as_str()),
-                }
-                .map_err(|_| invalid())?,
-            ),
-            Target::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(Error::invalid_request(
-                        "a Redis Cluster rate limit needs at least one node",
-                    ));
-                }
-                let mut builder = redis::cluster::ClusterClient::builder(nodes)
-                    .connection_timeout(config.redis_timeout)
-                    .response_timeout(config.redis_timeout)
-                    .retries(1);
-                if let Some(certs) = tls {
-                    builder = builder.certs(certs);
-                }
-                Backend::Cluster(builder.build().map_err(|_| invalid())?)
-            }
-        };
+        let link = RedisLink::new(
+            config.target,
+            config.root_certificates,
+            config.redis_timeout,
+        )
+        .map_err(|reason| Error::invalid_request(format!("the rate limit's Redis: {reason}")))?;
         let id = key_id(api_key);
         // One hash tag, so that the keys live on one node of a cluster.
         let base = format!("{}:{{{id}}}", config.prefix);
         let now = Instant::now();
         let limit = config.limit;
         let shared = Shared {
-            backend,
-            connection: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            link,
             scripts: Scripts {
                 acquire: redis::Script::new(&format!("{PRESENCE}{ACQUIRE}")),
                 status: redis::Script::new(&format!("{PRESENCE}{STATUS}")),
@@ -724,39 +672,9 @@ impl Shared {
             .unwrap_or(1.0 / state.replicas_seen.0.max(1) as f64)
     }
 
-    async fn connection(&self) -> redis::RedisResult<Conn> {
-        if let Some(conn) = self.current_connection() {
-            return Ok(conn);
-        }
-        let _connecting = self.connecting.lock().await;
-        if let Some(conn) = self.current_connection() {
-            return Ok(conn);
-        }
-        let conn = match &self.backend {
-            Backend::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1);
-                Conn::Single(ConnectionManager::new_with_config(client.clone(), config).await?)
-            }
-            Backend::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
-        };
-        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-        Ok(conn)
-    }
-
-    fn current_connection(&self) -> Option<Conn> {
-        self.connection
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Drops the connection: the next round trip connects from scratch (after
-    /// a failover, the address may now be another server).
+    /// Drops the connection: the next round trip connects from scratch.
     fn forget_connection(&self) {
-        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.link.forget();
     }
 
     /// One script round trip within the timeout; any failure is a reason to fall back.
@@ -765,30 +683,7 @@ impl Shared {
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, &'static str> {
         self.lock().last_sent = Some(Instant::now());
-        let round_trip = async {
-            match self.connection().await? {
-                Conn::Single(mut conn) => invocation.invoke_async(&mut conn).await,
-                Conn::Cluster(mut conn) => invocation.invoke_async(&mut conn).await,
-            }
-        };
-        let outcome = tokio::time::timeout(self.timeout, round_trip).await;
-        let reason = match outcome {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e))
-                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() =>
-            {
-                "Redis cannot be reached"
-            }
-            Ok(Err(e))
-                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) =>
-            {
-                "Redis is read-only (a replica, after a failover?)"
-            }
-            Ok(Err(_)) => "Redis answered an error or garbage",
-            Err(_) => "Redis did not answer in time",
-        };
-        self.forget_connection();
-        Err(reason)
+        self.link.run(invocation).await
     }
 
     fn presence<'a>(
