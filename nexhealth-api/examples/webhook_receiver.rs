@@ -1,20 +1,28 @@
-//! A webhook receiver on loopback: verifies each delivery with the endpoint's
-//! secret and prints one JSON line per delivery on standard output.
+//! A webhook receiver on loopback, as a production one would be: verifies
+//! each delivery with the endpoint's secret, handles each logical event once
+//! (across replicas with `--redis`), and prints one JSON line per delivery.
 //!
 //! ```sh
-//! cargo run -p nexhealth-api --example webhook_receiver -- --port 8088 --secret SECRET
+//! cargo run -p nexhealth-api --example webhook_receiver -- --port 8088 --secret SECRET [--redis redis://127.0.0.1:6379/]
 //! ```
 //!
-//! It answers 200 for every verified delivery (also for events it ignores, as
-//! NexHealth advises: non-2xx answers are retried for 48 hours and then turn the
-//! endpoint off), and 401 or 400 for a rejected one. Each line is
-//! `{"verified": true|false, "event": …, "resource_type": …, "subdomain": …, "reason": …}`;
-//! it never holds the body, the signature or the secret. hyper is the HTTP
-//! server here; the library's receiver (`nexhealth_api::webhooks`) does not
-//! depend on any framework.
+//! Answers: 200 for a handled event and for a duplicate of one (also for
+//! events it ignores, as NexHealth advises: non-2xx answers are retried for 48
+//! hours and then turn the endpoint off); 503 when the event is being handled
+//! elsewhere or the store cannot answer, 500 when the handler failed (NexHealth
+//! retries both); 401, 413 or 400 for a rejected delivery. Each line is
+//! `{"verified", "handled", "duplicate", "event", "outcome", "status", "reason"}`;
+//! it never holds the body, the signature or the secret.
+//!
+//! Limits: 10 s to read a request's headers, 10 s for its body, the receiver's
+//! body limit (1 MiB) checked on `Content-Length` and while reading, and at
+//! most 256 connections at once. `--fail-first N` makes the handler fail the
+//! first N events it runs (to test retries). hyper is the HTTP server here;
+//! the library's receiver does not depend on any framework.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -24,9 +32,64 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use nexhealth_api::webhooks::{Event, Receiver, Scheme};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use nexhealth_api::webhooks::handle::Outcome;
+use nexhealth_api::webhooks::store::{Claim, Lease, StoreUnavailable};
+use nexhealth_api::webhooks::{
+    EventIdentity, HandledStore, MemoryStore, Receiver, RedisStore, Scheme,
+};
 use serde_json::json;
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CONNECTIONS: usize = 256;
+
+/// The store the flags chose (one per process: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+impl HandledStore for Store {
+    async fn claim(
+        &self,
+        identity: &EventIdentity,
+        lease: Duration,
+    ) -> Result<Claim, StoreUnavailable> {
+        match self {
+            Self::Memory(s) => s.claim(identity, lease).await,
+            Self::Redis(s) => s.claim(identity, lease).await,
+        }
+    }
+    async fn commit(
+        &self,
+        identity: &EventIdentity,
+        lease: &Lease,
+        keep: Duration,
+    ) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(s) => s.commit(identity, lease, keep).await,
+            Self::Redis(s) => s.commit(identity, lease, keep).await,
+        }
+    }
+    async fn release(
+        &self,
+        identity: &EventIdentity,
+        lease: &Lease,
+    ) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(s) => s.release(identity, lease).await,
+            Self::Redis(s) => s.release(identity, lease).await,
+        }
+    }
+}
+
+struct App {
+    receiver: Receiver,
+    store: Store,
+    fail_first: AtomicU64,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,14 +97,20 @@ async fn main() -> anyhow::Result<()> {
     let mut secret = std::env::var("NEXHEALTH_WEBHOOK_SECRET").ok();
     let mut max_age = None;
     let mut scheme = Scheme::default();
+    let mut redis = None;
+    let mut fail_first = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--port" => port = value()?.parse()?,
             "--secret" => secret = Some(value()?),
+            "--redis" => redis = Some(value()?),
+            "--fail-first" => fail_first = value()?.parse()?,
             "--max-age-hours" => {
-                max_age = Some(Duration::from_secs(value()?.parse::<u64>()? * 3600))
+                max_age = Some(Duration::from_secs(
+                    value()?.parse::<u64>()?.min(10_000) * 3600,
+                ))
             }
             "--scheme" => {
                 let name = value()?;
@@ -52,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
             }
             "--help" | "-h" => {
                 println!(
-                    "usage: webhook_receiver [--port 8088] --secret SECRET [--max-age-hours H] [--scheme NAME]"
+                    "usage: webhook_receiver [--port 8088] --secret SECRET [--redis URL] \
+                     [--max-age-hours H] [--scheme NAME] [--fail-first N]"
                 );
                 return Ok(());
             }
@@ -66,67 +136,101 @@ async fn main() -> anyhow::Result<()> {
     if let Some(age) = max_age {
         receiver = receiver.max_age(age);
     }
-    let receiver = Arc::new(receiver);
+    let store = match redis {
+        Some(url) => Store::Redis(RedisStore::new(&url)?),
+        None => Store::Memory(MemoryStore::default()),
+    };
+    let app = Arc::new(App {
+        receiver,
+        store,
+        fail_first: AtomicU64::new(fail_first),
+    });
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
     loop {
+        let permit = Arc::clone(&connections).acquire_owned().await?;
         let (stream, _) = listener.accept().await?;
-        let receiver = Arc::clone(&receiver);
+        let app = Arc::clone(&app);
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&receiver), request));
+            let service = service_fn(move |request| handle(Arc::clone(&app), request));
             let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }
 
 async fn handle(
-    receiver: Arc<Receiver>,
+    app: Arc<App>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let answer = |status: StatusCode| {
+    let answer = |status: u16| {
         let mut response = Response::new(Full::new(Bytes::new()));
-        *response.status_mut() = status;
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         Ok(response)
     };
     if request.method() != Method::POST {
-        return answer(StatusCode::METHOD_NOT_ALLOWED);
+        return answer(405);
+    }
+    let limit = app.receiver.body_limit();
+    let refuse = |reason: &str, status: u16| {
+        print_line(
+            &json!({"verified": false, "handled": false, "duplicate": false, "event": null,
+                           "outcome": "too_large", "status": status, "reason": reason}),
+        );
+        answer(status)
+    };
+    let announced = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > limit as u64) {
+        return refuse("the body is larger than the limit", 413);
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = Limited::new(body, receiver.body_limit())
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-    else {
-        print_line(
-            &json!({"verified": false, "event": null, "resource_type": null, "subdomain": null, "reason": "the body is too large or was cut off"}),
-        );
-        return answer(StatusCode::PAYLOAD_TOO_LARGE);
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await;
+    let Ok(Ok(body)) = read.map(|r| r.map(|b| b.to_bytes())) else {
+        return refuse("the body is too large, too slow or was cut off", 413);
     };
-    match receiver.receive(&parts.headers, &body) {
-        Ok(event) => {
-            let envelope = event.envelope();
-            print_line(&json!({
-                "verified": true,
-                "event": envelope.event_name,
-                "resource_type": envelope.resource_type,
-                "subdomain": envelope.subdomain,
-                "reason": if matches!(event, Event::Unknown(_)) { Some("an event this receiver does not handle; acknowledged") } else { None },
-            }));
-            answer(StatusCode::OK)
-        }
-        Err(rejection) => {
-            print_line(&json!({
-                "verified": false,
-                "event": null,
-                "resource_type": null,
-                "subdomain": null,
-                "reason": rejection.to_string(),
-            }));
-            answer(StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST))
-        }
-    }
+    let mut event_name = None;
+    let outcome = app
+        .receiver
+        .handle(&app.store, &parts.headers, &body, |event| {
+            event_name = Some(event.envelope().event_name.clone());
+            let fail = app
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            async move {
+                if fail {
+                    Err("the handler failed (--fail-first)")
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+    let reason = match &outcome {
+        Outcome::Rejected(rejection) => Some(rejection.to_string()),
+        Outcome::HandlerFailed(_, error) => Some((*error).to_string()),
+        Outcome::StoreUnavailable(unavailable) => Some(unavailable.to_string()),
+        _ => None,
+    };
+    print_line(&json!({
+        "verified": outcome.verified(),
+        "handled": matches!(outcome, Outcome::Handled(_)),
+        "duplicate": matches!(outcome, Outcome::Duplicate(_)),
+        "event": event_name,
+        "outcome": outcome.kind(),
+        "status": outcome.status(),
+        "reason": reason,
+    }));
+    answer(outcome.status())
 }
 
 fn print_line(value: &serde_json::Value) {

@@ -1,133 +1,255 @@
-//! The example webhook receiver end to end: real HTTP deliveries over loopback,
-//! signed and forged, and the JSON line it prints for each.
+//! The example webhook receiver end to end: real HTTP deliveries over
+//! loopback from the delivery simulator, signed and forged, three replicas
+//! sharing a real `redis-server`, and the JSON line each prints per delivery.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
+use nexhealth_api::mock::{DeliverySimulator, RedisServer};
 use nexhealth_api::webhooks::signature;
+use serde_json::{Value, json};
 
 const SECRET: &str = "example-receiver-secret";
 
-/// The example's binary: built by `cargo build --examples` (and by
-/// `cargo test --workspace`, which builds the examples it tests).
+/// The example's binary, built now: a test never runs a stale one.
 fn example() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug = exe.parent().unwrap().parent().unwrap();
-    let binary = debug.join("examples").join("webhook_receiver");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "nexhealth-api",
-                "--example",
-                "webhook_receiver",
-            ])
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "building the webhook_receiver example failed"
-        );
-    }
-    binary
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "nexhealth-api",
+            "--example",
+            "webhook_receiver",
+        ])
+        .args(["--features", "redis"])
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "building the webhook_receiver example failed"
+    );
+    debug.join("examples").join("webhook_receiver")
 }
 
-#[tokio::test]
-async fn the_example_receiver_verifies_real_deliveries() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(example())
-        .args(["--port", &port.to_string(), "--secret", SECRET])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for "listening on …".
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("listening on"), "{line}");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+/// A running receiver, stopped when dropped (also when a test fails).
+struct Replica {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+}
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/hooks");
-    let deliver = |body: &'static str, timestamp: &str, signature: String| {
-        http.post(&url)
-            .header("content-type", "application/json")
-            .header("timestamp", timestamp)
-            .header("signature", signature)
-            .body(body)
-            .send()
-    };
-    let sync = r#"{"event_name":"sync_status_read_change","resource_type":"SyncStatus","subdomain":"acme","data":{"sync_status":{"read_status":"green","locations":[{"id":7}]}}}"#;
-    let ts = "2026-08-14T10:00:00Z";
-    let mut read_line = || {
+impl Replica {
+    fn start(binary: &std::path::Path, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--secret", SECRET])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()
-    };
+        stderr.read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "{line}");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self {
+            child,
+            stdout,
+            url: format!("http://127.0.0.1:{port}/hooks"),
+        }
+    }
 
-    let ok = deliver(sync, ts, signature::sign(SECRET, ts, sync.as_bytes()))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    let line = read_line();
-    assert_eq!(line["verified"], true);
-    assert_eq!(line["event"], "sync_status_read_change");
-    assert_eq!(line["resource_type"], "SyncStatus");
-    assert_eq!(line["subdomain"], "acme");
+    fn line(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sync_event(n: usize) -> Value {
+    json!({"event_name": "sync_status_read_change", "resource_type": "SyncStatus", "subdomain": "acme",
+           "data": {"sync_status": {"read_status": "green", "read_status_at": format!("2026-11-30T10:{:02}:00Z", n % 60),
+                                    "locations": [{"id": 7}], "n": n}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_receiver_handles_verifies_and_refuses() {
+    let mut replica = Replica::start(&example(), &["--fail-first", "1"]);
+    let simulator = DeliverySimulator::new(SECRET);
+
+    // The handler fails the first time: 500, and NexHealth's retry handles it, once.
+    let attempts = simulator.deliver(&replica.url, &sync_event(1)).await;
+    let statuses: Vec<_> = attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(500), Some(200)]);
+    let failed = replica.line();
+    assert_eq!(
+        (failed["verified"].clone(), failed["outcome"].clone()),
+        (json!(true), json!("handler_failed"))
+    );
+    let handled = replica.line();
+    assert_eq!(handled["handled"], true);
+    assert_eq!(handled["event"], "sync_status_read_change");
+    // A later retry of it is a duplicate: 200, not handled again.
+    assert_eq!(
+        simulator.send_once(&replica.url, &sync_event(1)).await,
+        Some(200)
+    );
+    let duplicate = replica.line();
+    assert_eq!(
+        (duplicate["duplicate"].clone(), duplicate["handled"].clone()),
+        (json!(true), json!(false))
+    );
 
     // An event it does not handle: still 2xx, as NexHealth advises.
-    let other = r#"{"event_name":"appointment_insertion.complete","data":{}}"#;
-    let ok = deliver(other, ts, signature::sign(SECRET, ts, other.as_bytes()))
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(read_line()["verified"], true);
+    let other = json!({"event_name": "appointment_insertion.complete", "data": {}});
+    assert_eq!(simulator.send_once(&replica.url, &other).await, Some(200));
+    assert_eq!(replica.line()["verified"], true);
 
     // Forged: signed with another secret.
-    let forged = deliver(
-        sync,
-        ts,
-        signature::sign("not-the-secret", ts, sync.as_bytes()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(forged.status(), 401);
-    let line = read_line();
+    let forger = DeliverySimulator::new("not-the-secret");
+    assert_eq!(
+        forger.send_once(&replica.url, &sync_event(2)).await,
+        Some(401)
+    );
+    let line = replica.line();
     assert_eq!(line["verified"], false);
     assert_eq!(line["reason"], "the signature does not match");
     assert!(!line.to_string().contains(SECRET));
 
     // Signed, but not JSON.
-    let garbage = "not json at all";
-    let bad = deliver(garbage, ts, signature::sign(SECRET, ts, garbage.as_bytes()))
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    assert_eq!(read_line()["reason"], "the body is not JSON");
+    assert_eq!(
+        simulator
+            .send_body(&replica.url, b"not json at all".to_vec())
+            .await,
+        Some(400)
+    );
+    assert_eq!(replica.line()["reason"], "the body is not JSON");
+
+    // Too large: refused on Content-Length, before reading.
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    assert_eq!(simulator.send_body(&replica.url, huge).await, Some(413));
+    assert_eq!(replica.line()["status"], 413);
 
     // No signature header.
+    let http = nexhealth_api::reqwest::Client::new();
     let missing = http
-        .post(&url)
-        .header("timestamp", ts)
-        .body(sync)
+        .post(&replica.url)
+        .header("timestamp", chrono::Utc::now().to_rfc3339())
+        .body(sync_event(3).to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 401);
-    assert_eq!(read_line()["reason"], "the `signature` header is missing");
+    assert_eq!(
+        replica.line()["reason"],
+        "the `signature` header is missing"
+    );
+}
 
-    let _ = child.kill();
-    let _ = child.wait();
+/// Three replicas share Redis. 15 logical events, each delivered 1 to 4
+/// times to replicas in turn, each attempt signed anew with NexHealth's clock
+/// up to 4 minutes off, `delivery_errors` grown and the JSON re-serialized;
+/// plus a byte-for-byte replay and forgeries. Exactly 15 handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_sharing_redis_handle_each_event_once() {
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let binary = example();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&binary, &["--redis", &redis.url()]))
+        .collect();
+    let mut lines = Vec::new();
+    let mut turn = 0usize;
+    for n in 0..15 {
+        let event = sync_event(100 + n);
+        let repeats = 1 + (n * 7 + 3) % 4;
+        for attempt in 0..repeats {
+            let skew = chrono::Duration::seconds(((n * 37 + attempt * 11) % 481) as i64 - 240);
+            let simulator = DeliverySimulator::new(SECRET).clock_skew(skew);
+            let mut delivery = event.clone();
+            delivery["delivery_errors"] = json!(
+                (0..attempt)
+                    .map(|i| json!({"attempt": i + 1}))
+                    .collect::<Vec<_>>()
+            );
+            // Re-serialized: keys in another order, with whitespace, on odd attempts.
+            let body = if attempt % 2 == 1 {
+                let Value::Object(map) = &delivery else {
+                    unreachable!()
+                };
+                let members: Vec<String> = map
+                    .iter()
+                    .rev()
+                    .map(|(k, v)| format!(" {} : {} ", serde_json::to_string(k).unwrap(), v))
+                    .collect();
+                format!("{{{}}}", members.join(",")).into_bytes()
+            } else {
+                serde_json::to_vec(&delivery).unwrap()
+            };
+            let replica = &mut replicas[turn % 3];
+            turn += 1;
+            let status = simulator.send_body(&replica.url, body).await;
+            assert_eq!(status, Some(200), "event {n}, attempt {attempt}");
+            lines.push(replica.line());
+        }
+    }
+    // A byte-for-byte replay of one delivery, to another replica: 200, a duplicate.
+    let simulator = DeliverySimulator::new(SECRET);
+    let body = serde_json::to_vec(&sync_event(100)).unwrap();
+    let timestamp = chrono::Utc::now().to_rfc3339();
+    let signature = signature::sign(SECRET, &timestamp, &body);
+    let http = nexhealth_api::reqwest::Client::new();
+    for replica in replicas.iter_mut().take(2) {
+        let answer = http
+            .post(&replica.url)
+            .header("timestamp", &timestamp)
+            .header("signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        lines.push(replica.line());
+    }
+    // Forgeries: another secret, and a changed byte.
+    let forger = DeliverySimulator::new("forger");
+    assert_eq!(
+        forger.send_once(&replicas[2].url, &sync_event(999)).await,
+        Some(401)
+    );
+    lines.push(replicas[2].line());
+    let mut changed = body.clone();
+    changed[10] ^= 1;
+    let answer = http
+        .post(&replicas[0].url)
+        .header("timestamp", &timestamp)
+        .header("signature", &signature)
+        .body(changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    lines.push(replicas[0].line());
+    let handled = lines.iter().filter(|l| l["handled"] == true).count();
+    let duplicates = lines.iter().filter(|l| l["duplicate"] == true).count();
+    let refused = lines.iter().filter(|l| l["verified"] == false).count();
+    assert_eq!(handled, 15, "{lines:#?}");
+    assert_eq!(refused, 2);
+    assert_eq!(handled + duplicates + refused, lines.len());
+    drop(simulator);
 }

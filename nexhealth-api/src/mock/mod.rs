@@ -36,12 +36,14 @@ pub mod payloads;
 mod proxy;
 #[cfg(feature = "redis")]
 mod redis_server;
+mod simulator;
 mod stand_in;
 pub use enforcing::{EnforcementStats, EnforcingStandIn};
 pub use proxy::FaultProxy;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_server::{RedisCluster, RedisServer};
+pub use simulator::{Attempt, DeliverySimulator, RETRY_SCHEDULE};
 pub use stand_in::StandIn;
 
 use httpmock::MockServer;
