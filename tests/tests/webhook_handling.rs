@@ -258,3 +258,48 @@ async fn replicas_sharing_redis_handle_once_and_lose_nothing_when_it_is_gone() {
         "kept past NexHealth's 48 h of retries: {ttl}"
     );
 }
+
+/// Two replicas (two stores on one Redis) receive the same event at the same
+/// instant: one handles it, the other answers 503 and, retried, is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_at_the_same_instant_through_redis() {
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Arc::new(Receiver::new(SECRET).unwrap());
+    let runs = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let tasks: Vec<_> = (0..2)
+        .map(|i| {
+            let store = RedisStore::new(&redis.url()).unwrap();
+            let (receiver, runs, barrier) = (receiver.clone(), runs.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let (headers, body) = delivery(&event(11), i, 0);
+                barrier.wait().await;
+                let kind = receiver
+                    .handle(&store, &headers, &body, |_| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Ok::<(), String>(())
+                    })
+                    .await
+                    .kind();
+                (kind, store)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let mut kinds: Vec<_> = results.iter().map(|(k, _)| *k).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["handled", "in_progress"]);
+    let count = AtomicU64::new(0);
+    for (_, store) in &results {
+        let again = handled_by(&receiver, store, &delivery(&event(11), 3, 0), &count).await;
+        assert_eq!(again.kind(), "duplicate");
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst) + count.load(Ordering::SeqCst),
+        1
+    );
+}
