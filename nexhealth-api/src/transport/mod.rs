@@ -24,3 +24,18 @@ pub(crate) mod retry;
 pub(crate) mod secret;
 pub(crate) mod state;
 pub mod token;
+
+/// A random number (a name for this process's grants, a lease): std's
+/// randomly keyed hasher over the time, so no RNG crate is needed for ids
+/// that must only differ between processes and calls.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}

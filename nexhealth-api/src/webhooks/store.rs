@@ -30,17 +30,9 @@ pub struct Lease(String);
 
 impl Lease {
     fn fresh() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
         Self(format!(
             "lease:{:016x}:{}",
-            hasher.finish(),
+            crate::transport::random_u64(),
             std::process::id()
         ))
     }

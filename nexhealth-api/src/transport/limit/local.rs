@@ -10,7 +10,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::log::{Entry, SlidingLog};
+use super::log::SlidingLog;
 use super::margin::Margin;
 use super::{Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable};
 
@@ -76,21 +76,13 @@ impl LocalLimiter {
             let (slot, id) = {
                 let mut state = self.lock();
                 let not_before = state.paused_until.unwrap_or(now);
-                let slot = state.log.earliest(now, not_before);
-                if bound.is_some_and(|bound| slot > bound) {
-                    return Err(Unavailable {
-                        free_in: slot - now,
-                    });
-                }
                 let id = state.next_id;
                 state.next_id += 1;
-                let at = slot + self.margin.current();
-                state.log.insert(Entry {
-                    at,
-                    id,
-                    placeholder: false,
-                });
-                (slot, id)
+                let margin = self.margin.current();
+                match state.log.reserve(now, not_before, bound, margin, id) {
+                    Ok(reserved) => (reserved.at, id),
+                    Err(free_in) => return Err(Unavailable { free_in }),
+                }
             };
             if slot <= now {
                 return Ok(Grant { slot });

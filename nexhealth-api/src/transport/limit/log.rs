@@ -79,6 +79,30 @@ impl SlidingLog {
         slot
     }
 
+    /// Reserves the earliest slot from `now`, not before `not_before`, as
+    /// grant `id` counted `margin` after it; or, when that slot would come
+    /// after `bound`, takes nothing and answers how long until it.
+    pub(crate) fn reserve(
+        &mut self,
+        now: Instant,
+        not_before: Instant,
+        bound: Option<Instant>,
+        margin: Duration,
+        id: u64,
+    ) -> Result<Entry, Duration> {
+        let slot = self.earliest(now, not_before);
+        if bound.is_some_and(|bound| slot > bound) {
+            return Err(slot - now);
+        }
+        let entry = Entry {
+            at: slot + margin,
+            id,
+            placeholder: false,
+        };
+        self.insert(entry);
+        Ok(Entry { at: slot, ..entry })
+    }
+
     /// Adds `entry` in its place (the log stays sorted by time).
     pub(crate) fn insert(&mut self, entry: Entry) {
         let index = self.entries.partition_point(|e| e.at <= entry.at);

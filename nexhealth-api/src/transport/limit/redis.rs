@@ -460,7 +460,11 @@ impl RedisLimiter {
             timeout: config.redis_timeout,
             expiry: config.replica_expiry,
             margin: Margin::new(config.window_margin),
-            replica: format!("{:x}-{:x}", std::process::id(), random()),
+            replica: format!(
+                "{:x}-{:x}",
+                std::process::id(),
+                crate::transport::random_u64()
+            ),
             state: Mutex::new(State {
                 active: false,
                 since: now,
@@ -811,22 +815,20 @@ impl Shared {
                 if fallback {
                     not_before = not_before.max(state.grace_until);
                 }
-                let slot = state.log.earliest(now, not_before);
-                if bound.is_some_and(|bound| slot > bound) {
-                    return Err(Unavailable {
-                        free_in: slot - now,
-                    });
-                }
                 let id = state.next_id;
                 state.next_id += 1;
-                let entry = Entry {
-                    at: slot + self.margin.current(),
-                    id,
-                    placeholder: false,
+                let margin = self.margin.current();
+                let slot = match state.log.reserve(now, not_before, bound, margin, id) {
+                    Ok(reserved) => reserved.at,
+                    Err(free_in) => return Err(Unavailable { free_in }),
                 };
-                state.log.insert(entry);
                 if fallback {
-                    push_mine(&mut state.mine, entry);
+                    let counted = Entry {
+                        at: slot + margin,
+                        id,
+                        placeholder: false,
+                    };
+                    push_mine(&mut state.mine, counted);
                 }
                 (slot, id)
             };
@@ -1047,19 +1049,6 @@ fn prune_mine(mine: &mut VecDeque<Entry>, now: Instant) {
     {
         mine.pop_front();
     }
-}
-
-/// A random number for this process's name in Redis.
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.finish()
 }
 
 #[cfg(test)]
