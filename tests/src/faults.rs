@@ -31,6 +31,11 @@ pub enum Reply {
         /// What is actually sent.
         body: Vec<u8>,
     },
+    /// Answer 200 with a JSON body in chunks, announcing no length.
+    Chunked {
+        /// The body, sent in chunks of 1 KiB.
+        body: Vec<u8>,
+    },
     /// Wait, then answer.
     Slow(Duration, Box<Reply>),
 }
@@ -216,6 +221,18 @@ async fn serve(
                 let _ = stream.write_all(&body).await;
                 let _ = stream.flush().await;
                 return;
+            }
+            Reply::Chunked { body } => {
+                let mut bytes = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                for chunk in body.chunks(1024) {
+                    bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    bytes.extend_from_slice(chunk);
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                bytes.extend_from_slice(b"0\r\n\r\n");
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
             }
             Reply::Slow(..) => unreachable!("unwrapped above"),
         }

@@ -129,6 +129,51 @@ async fn malformed_truncated_and_huge_json_are_invalid_responses_without_retry()
     assert_eq!(server.count("GET", "/locations"), 1);
 }
 
+/// The body limit holds on every path a body is read by: announced or
+/// chunked, on a last attempt (handed on to the decoder) or one that may be
+/// retried (read ahead); a body of exactly the limit is read, one byte more is not.
+#[tokio::test]
+async fn the_body_limit_holds_on_every_path_to_the_byte() {
+    let mut json = serde_json::to_vec(&payloads::locations()).unwrap();
+    let limit = json.len() + 100;
+    json.resize(limit, b' ');
+    for chunked in [false, true] {
+        for policy in [RetryPolicy::none(), fast_retries()] {
+            for (max, fits) in [(limit, true), (limit - 1, false)] {
+                let body = json.clone();
+                let server = server(move |_, _| {
+                    if chunked {
+                        Reply::Chunked { body: body.clone() }
+                    } else {
+                        Reply::raw(200, "application/json", body.clone())
+                    }
+                })
+                .await;
+                let client = Client::builder(API_KEY)
+                    .base_url(server.base_url())
+                    .max_body_bytes(max)
+                    .retry(policy.clone())
+                    .build()
+                    .unwrap();
+                let outcome = client.get_locations().await;
+                let case = format!(
+                    "chunked {chunked}, {} attempts, limit {max}",
+                    policy.max_attempts()
+                );
+                match (fits, outcome) {
+                    (true, Ok(institutions)) => {
+                        assert_eq!(institutions[0].locations.len(), 2, "{case}")
+                    }
+                    (false, Err(error)) => {
+                        assert!(error.to_string().contains("larger than"), "{case}: {error}")
+                    }
+                    (_, other) => panic!("{case}: {:?}", other.map(|_| ())),
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_very_large_valid_answer_decodes() {
     let body = payloads::locations_with(20_000);
