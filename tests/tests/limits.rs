@@ -232,6 +232,29 @@ async fn the_deadline_bounds_retries_and_retry_after_waits() {
     slow.assert_calls(1);
 }
 
+/// A `Retry-After` over the policy's cap (30 s) but inside the deadline
+/// (120 s) is handed to the caller at once, not waited out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_over_the_cap_comes_back_at_once() {
+    let _serial = SERIAL.lock().await;
+    let harness = nexhealth_contract_tests::Harness::start().await;
+    harness.auth();
+    let limited = harness.server.mock(|when, then| {
+        when.method("GET").path("/locations");
+        then.status(429).header("retry-after", "40");
+    });
+    let (client, _fallback) = harness.client_with(|b| b.no_rate_limit());
+    let started = Instant::now();
+    let error = client.get_locations().await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(40)));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    limited.assert_calls(1);
+}
+
 /// The deadline covers the token exchange too, and an attempt past it is not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_covers_the_token_exchange() {

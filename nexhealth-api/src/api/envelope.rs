@@ -255,9 +255,9 @@ async fn convert<T: Envelope>(
             match status.and_then(|s| StatusCode::from_u16(s).ok()) {
                 // A documented error status whose body is not an error envelope
                 // (an HTML page from a proxy, say): the status is what matters.
-                Some(s) if s.is_client_error() || s.is_server_error() => {
-                    Error::from_status(ApiError::new(operation, s, None, None))
-                }
+                Some(s) if s.is_client_error() || s.is_server_error() => Error::from_status(
+                    ApiError::new(operation, s, None, None).with_retry_after(ctx.retry_after.get()),
+                ),
                 _ => invalid_payload::<T>(operation, status, &bytes, &e),
             }
         }

@@ -40,6 +40,15 @@ impl ApiError {
         }
     }
 
+    /// The same error with the `Retry-After` its answer carried, when the
+    /// headers were read elsewhere (an answer without an error envelope).
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        if self.retry_after.is_none() {
+            self.retry_after = retry_after;
+        }
+        self
+    }
+
     /// The operation that failed (the spec's operationId).
     pub fn operation(&self) -> &'static str {
         self.operation

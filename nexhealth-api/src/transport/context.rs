@@ -13,6 +13,9 @@ pub(crate) struct CallContext {
     pub(crate) error: RefCell<Option<Error>>,
     /// When the call must be over, fixed when it starts (`None` inside: no deadline).
     deadline: Cell<Option<Option<Instant>>>,
+    /// The `Retry-After` of the last answer that had one, for an error whose
+    /// body could not be read as an envelope.
+    pub(crate) retry_after: Cell<Option<std::time::Duration>>,
 }
 
 tokio::task_local! {
@@ -41,6 +44,10 @@ pub(crate) fn deadline(total: Duration) -> Option<Instant> {
         }
     })
     .unwrap_or_else(|_| fresh())
+}
+
+pub(crate) fn record_retry_after(retry_after: Option<Duration>) {
+    let _ = CALL.try_with(|c| c.retry_after.set(retry_after));
 }
 
 pub(crate) fn record_status(status: u16) {

@@ -192,6 +192,7 @@ pub(crate) async fn send(
                 }
                 // Parsed once; may be anything up to 2^64 - 1 seconds.
                 let asked = crate::api::error::retry_after(response.headers());
+                context::record_retry_after(asked);
                 if status == 429
                     && let Some(limiter) = limits.limiter
                 {
