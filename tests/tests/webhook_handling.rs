@@ -86,6 +86,7 @@ async fn retries_reserialized_with_new_signatures_are_handled_once() {
         );
         let expected = if attempt == 0 { "handled" } else { "duplicate" };
         assert_eq!(outcome.kind(), expected);
+        assert!(outcome.verified());
     }
     assert_eq!(count.load(Ordering::SeqCst), 1);
     // Another event is handled too.
@@ -183,6 +184,7 @@ async fn replays_are_refused_by_default_once_a_store_is_used() {
             Outcome::Rejected(Rejection::TooOld { .. })
         ));
         assert_eq!(outcome.status(), 401);
+        assert!(!outcome.verified());
     }
     // Clock skew: four minutes ahead is fine, ten is not.
     assert_eq!(

@@ -106,6 +106,29 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_form_is_exactly_this() {
+        let value: Value = serde_json::from_str(
+            r#"{ "b" : { "d" : "e", "c" : [1, 2] }, "a" : 1, "delivery_errors": [1] }"#,
+        )
+        .unwrap();
+        let mut canonical = Vec::new();
+        write_canonical(&value, &mut canonical);
+        assert_eq!(
+            String::from_utf8(canonical).unwrap(),
+            r#"{"a":1,"b":{"c":[1,2],"d":"e"}}"#
+        );
+        let identity = EventIdentity::of(&value);
+        let expected: [u8; 32] = Sha256::digest(br#"{"a":1,"b":{"c":[1,2],"d":"e"}}"#).into();
+        assert_eq!(identity, EventIdentity(expected));
+        assert_eq!(identity.to_string(), identity.to_hex());
+        // Without separators [1,2] and [12] would be one event.
+        assert_ne!(
+            EventIdentity::of(&json!([1, 2])),
+            EventIdentity::of(&json!([12]))
+        );
+    }
+
+    #[test]
     fn anything_else_makes_another_event() {
         let base = json!({"event_name": "sync_status_read_change", "subdomain": "acme",
                           "data": {"read_status_at": "2026-08-14T10:00:00Z", "ids": [1, 2]}});
