@@ -305,3 +305,34 @@ async fn two_replicas_at_the_same_instant_through_redis() {
         1
     );
 }
+
+/// Through Redis, a failed handler releases its claim at once: the retry
+/// (well inside the lease) runs it, once. The store's Debug hides the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_redis_a_failed_handler_is_run_again_by_the_retry() {
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::new(SECRET).unwrap();
+    let store = RedisStore::new(&format!("redis://:hunter2@127.0.0.1:{}/", redis.port()));
+    // A password the server does not ask for is refused by Redis: use the plain URL.
+    assert!(!format!("{:?}", store.unwrap()).contains("hunter2"));
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let runs = AtomicU64::new(0);
+    for (attempt, expected) in ["handler_failed", "handled", "duplicate"]
+        .iter()
+        .enumerate()
+    {
+        let (headers, body) = delivery(&event(12), attempt, 0);
+        let outcome = receiver
+            .handle(&store, &headers, &body, |_| async {
+                let run = runs.fetch_add(1, Ordering::SeqCst);
+                if run == 0 {
+                    Err("first run fails")
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert_eq!(outcome.kind(), *expected, "attempt {attempt}");
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}

@@ -806,3 +806,71 @@ fn an_endpoint_serializes_without_its_secret() {
     assert!(!json.contains("whsec-live-1"), "{json}");
     assert_eq!(endpoint.secret_key.unwrap().expose(), "whsec-live-1");
 }
+
+/// The receiver's defaults and edges, to the byte and to the second: a body
+/// of exactly the limit is read, the default limit is 1 MiB, a delivery
+/// exactly 5 minutes ahead or exactly the maximum age old is accepted.
+#[test]
+fn limits_and_ages_hold_to_the_edge() {
+    use chrono::TimeZone;
+    assert_eq!(
+        nexhealth_api::webhooks::receive::DEFAULT_MAX_BODY_BYTES,
+        1_048_576
+    );
+    let mut body = br#"{"event_name":"onboarding_created","data":{}}"#.to_vec();
+    body.resize(4_096, b' ');
+    let exact = Receiver::new(SECRET).unwrap().max_body_bytes(4_096);
+    assert!(exact.receive(&signed(&body), &body).is_ok());
+    let mut big = br#"{"event_name":"onboarding_created","data":{}}"#.to_vec();
+    big.resize(512 * 1024, b' ');
+    assert!(
+        Receiver::new(SECRET)
+            .unwrap()
+            .receive(&signed(&big), &big)
+            .is_ok()
+    );
+
+    let max_age = std::time::Duration::from_secs(3_600);
+    let receiver = Receiver::new(SECRET).unwrap().max_age(max_age);
+    let now = chrono::Utc.with_ymd_and_hms(2026, 8, 14, 10, 0, 0).unwrap();
+    let at = |t: &str| headers(t, &signature::sign(SECRET, t, &body));
+    assert!(
+        receiver
+            .receive_at(&at("2026-08-14T10:05:00Z"), &body, now)
+            .is_ok()
+    );
+    assert!(
+        receiver
+            .receive_at(&at("2026-08-14T10:05:01Z"), &body, now)
+            .is_err()
+    );
+    assert!(
+        receiver
+            .receive_at(&at("2026-08-14T09:00:00Z"), &body, now)
+            .is_ok()
+    );
+    assert!(
+        receiver
+            .receive_at(&at("2026-08-14T08:59:59Z"), &body, now)
+            .is_err()
+    );
+}
+
+/// A raw-body signature without any `timestamp` header is still diagnosed.
+#[test]
+fn a_raw_body_signature_without_a_timestamp_is_diagnosed() {
+    use nexhealth_api::webhooks::Scheme;
+    let body = br#"{"event_name":"sync_status_read_change","data":{}}"#;
+    let mut delivery = nexhealth_api::reqwest::header::HeaderMap::new();
+    let signature = signature::sign_with(Scheme::RawBody, SECRET, "", body);
+    delivery.insert("x-nexhealth-signature", signature.parse().unwrap());
+    assert_eq!(
+        Receiver::new(SECRET).unwrap().receive(&delivery, body),
+        Err(Rejection::WrongScheme {
+            configured: Scheme::default(),
+            verifies_under: Scheme::RawBody,
+        })
+    );
+    let message = nexhealth_api::webhooks::InvalidSecret.to_string();
+    assert!(message.contains("empty"), "{message}");
+}

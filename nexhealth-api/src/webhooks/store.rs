@@ -414,6 +414,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stale_lease_releases_nothing_and_handled_entries_expire() {
+        let store = MemoryStore::default();
+        let Ok(Claim::Claimed(stale)) = store.claim(&identity(1), Duration::from_millis(30)).await
+        else {
+            panic!("claimed");
+        };
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let Ok(Claim::Claimed(current)) = store.claim(&identity(1), Duration::from_secs(30)).await
+        else {
+            panic!("claimable once the lease ran out");
+        };
+        store.release(&identity(1), &stale).await.unwrap();
+        assert_eq!(
+            store.claim(&identity(1), Duration::from_secs(30)).await,
+            Ok(Claim::Busy)
+        );
+        // Handled, kept 50 ms: then forgotten (a keep is an expiry, not forever).
+        store
+            .commit(&identity(1), &current, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim(&identity(1), Duration::from_secs(30)).await,
+            Ok(Claim::Handled)
+        );
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(matches!(
+            store.claim(&identity(1), Duration::from_secs(30)).await,
+            Ok(Claim::Claimed(_))
+        ));
+        assert!(format!("{store:?}").starts_with("MemoryStore { entries: "));
+    }
+
+    #[tokio::test]
     async fn a_lease_runs_out_and_the_store_is_bounded() {
         let store = MemoryStore::default();
         let Claim::Claimed(_) = store
