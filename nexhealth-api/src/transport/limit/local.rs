@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::log::SlidingLog;
 use super::margin::Margin;
-use super::{Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable};
+use super::{Grant, RateLimit, Unavailable, extend_pause};
 
 struct State {
     log: SlidingLog,
@@ -106,15 +106,9 @@ impl LocalLimiter {
         }
     }
 
-    /// A 429 was seen: nothing is sent for `pause` (at most [`MAX_SHARED_PAUSE`]).
+    /// A 429 was seen: nothing is sent for `pause` (at most [`MAX_SHARED_PAUSE`](super::MAX_SHARED_PAUSE)).
     pub(crate) fn pause(&self, pause: Duration) {
-        let Some(until) = Instant::now().checked_add(pause.min(MAX_SHARED_PAUSE)) else {
-            return;
-        };
-        let mut state = self.lock();
-        if state.paused_until.is_none_or(|current| current < until) {
-            state.paused_until = Some(until);
-        }
+        extend_pause(&mut self.lock().paused_until, pause);
     }
 
     /// A request granted `grant` was answered at `answered`.
@@ -131,6 +125,7 @@ impl LocalLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::limit::MAX_SHARED_PAUSE;
 
     #[tokio::test]
     async fn a_wait_past_the_bound_fails_at_once_and_says_when() {

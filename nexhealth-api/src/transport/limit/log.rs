@@ -22,11 +22,11 @@ pub(crate) struct Entry {
     /// When the request is counted: its send time plus the margin for the
     /// time it takes to reach NexHealth.
     pub(crate) at: Instant,
-    /// Unique within the process; names the grant when it is handed to Redis.
+    /// Unique within the process (from 1); names the grant when it is handed
+    /// to Redis. 0 stands for requests other processes made (a fallback's
+    /// seed): counted here, never handed over (they are not in the grants
+    /// a limiter keeps for that).
     pub(crate) id: u64,
-    /// Stands for requests other processes made (a fallback's seed): counted
-    /// here, never handed to Redis as a grant of this process.
-    pub(crate) placeholder: bool,
 }
 
 /// The sorted log and the limits it keeps.
@@ -97,7 +97,6 @@ impl SlidingLog {
         let entry = Entry {
             at: slot + margin,
             id,
-            placeholder: false,
         };
         self.insert(entry);
         Ok(Entry { at: slot, ..entry })
@@ -142,11 +141,7 @@ mod tests {
     use super::*;
 
     fn grant(at: Instant, id: u64) -> Entry {
-        Entry {
-            at,
-            id,
-            placeholder: false,
-        }
+        Entry { at, id }
     }
 
     /// Takes slots as fast as the log allows, from `start`, and answers them.

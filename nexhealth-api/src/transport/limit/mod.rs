@@ -50,6 +50,17 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 /// server sent.
 pub const MAX_SHARED_PAUSE: Duration = Duration::from_secs(10);
 
+/// Moves a pause's end to `pause` from now, at most [`MAX_SHARED_PAUSE`],
+/// unless it already ends later.
+pub(crate) fn extend_pause(paused_until: &mut Option<Instant>, pause: Duration) {
+    let Some(until) = Instant::now().checked_add(pause.min(MAX_SHARED_PAUSE)) else {
+        return;
+    };
+    if paused_until.is_none_or(|current| current < until) {
+        *paused_until = Some(until);
+    }
+}
+
 /// The least margin each grant is counted with after its slot, unless
 /// configured otherwise (see [`MAX_MARGIN`] for the most).
 pub const DEFAULT_WINDOW_MARGIN: Duration = Duration::from_millis(100);

@@ -53,7 +53,7 @@ use sha2::Digest;
 
 use super::log::{Entry, SlidingLog, WINDOWS};
 use super::margin::{MAX_MARGIN, Margin};
-use super::{DEFAULT_WINDOW_MARGIN, Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable};
+use super::{DEFAULT_WINDOW_MARGIN, Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable, extend_pause};
 use crate::Error;
 use crate::transport::redis_link::{RedisLink, Target};
 
@@ -565,11 +565,7 @@ impl RedisLimiter {
         let shared = &*self.shared;
         let active = {
             let mut state = shared.lock();
-            if let Some(until) = Instant::now().checked_add(pause)
-                && state.paused_until.is_none_or(|current| current < until)
-            {
-                state.paused_until = Some(until);
-            }
+            extend_pause(&mut state.paused_until, pause);
             state.active
         };
         if active {
@@ -674,11 +670,6 @@ impl Shared {
     fn share(&self, state: &State) -> f64 {
         self.configured_share
             .unwrap_or(1.0 / state.replicas_seen.0.max(1) as f64)
-    }
-
-    /// Drops the connection: the next round trip connects from scratch.
-    fn forget_connection(&self) {
-        self.link.forget();
     }
 
     /// One script round trip within the timeout; any failure is a reason to fall back.
@@ -791,7 +782,6 @@ impl Shared {
                 // the later end is the careful one.
                 at: answered + margin,
                 id,
-                placeholder: false,
             },
         );
     }
@@ -826,7 +816,6 @@ impl Shared {
                     let counted = Entry {
                         at: slot + margin,
                         id,
-                        placeholder: false,
                     };
                     push_mine(&mut state.mine, counted);
                 }
@@ -905,7 +894,6 @@ impl Shared {
         let placeholder = |at: Instant| Entry {
             at: at + ahead,
             id: 0,
-            placeholder: true,
         };
         for _ in 0..scaled(since) {
             state.log.insert(placeholder(reserved_from));
@@ -914,7 +902,7 @@ impl Shared {
             state.log.insert(placeholder(known_at));
         }
         drop(state);
-        self.forget_connection();
+        self.link.forget();
         tracing::warn!(
             reason,
             fallback_share = share,
