@@ -34,60 +34,16 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use nexhealth_api::webhooks::handle::Outcome;
-use nexhealth_api::webhooks::store::{Claim, Lease, StoreUnavailable};
-use nexhealth_api::webhooks::{
-    EventIdentity, HandledStore, MemoryStore, Receiver, RedisStore, Scheme,
-};
+use nexhealth_api::webhooks::{HandledStore, MemoryStore, Receiver, RedisStore, Scheme};
 use serde_json::json;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 256;
 
-/// The store the flags chose (one per process: its size does not matter).
-#[allow(clippy::large_enum_variant)]
-enum Store {
-    Memory(MemoryStore),
-    Redis(RedisStore),
-}
-
-impl HandledStore for Store {
-    async fn claim(
-        &self,
-        identity: &EventIdentity,
-        lease: Duration,
-    ) -> Result<Claim, StoreUnavailable> {
-        match self {
-            Self::Memory(s) => s.claim(identity, lease).await,
-            Self::Redis(s) => s.claim(identity, lease).await,
-        }
-    }
-    async fn commit(
-        &self,
-        identity: &EventIdentity,
-        lease: &Lease,
-        keep: Duration,
-    ) -> Result<(), StoreUnavailable> {
-        match self {
-            Self::Memory(s) => s.commit(identity, lease, keep).await,
-            Self::Redis(s) => s.commit(identity, lease, keep).await,
-        }
-    }
-    async fn release(
-        &self,
-        identity: &EventIdentity,
-        lease: &Lease,
-    ) -> Result<(), StoreUnavailable> {
-        match self {
-            Self::Memory(s) => s.release(identity, lease).await,
-            Self::Redis(s) => s.release(identity, lease).await,
-        }
-    }
-}
-
-struct App {
+struct App<S> {
     receiver: Receiver,
-    store: Store,
+    store: S,
     fail_first: AtomicU64,
 }
 
@@ -136,10 +92,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(age) = max_age {
         receiver = receiver.max_age(age);
     }
-    let store = match redis {
-        Some(url) => Store::Redis(RedisStore::new(&url)?),
-        None => Store::Memory(MemoryStore::default()),
-    };
+    match redis {
+        Some(url) => serve(receiver, RedisStore::new(&url)?, fail_first, port).await,
+        None => serve(receiver, MemoryStore::default(), fail_first, port).await,
+    }
+}
+
+/// Accepts connections on `port` and handles each delivery with `store`.
+async fn serve<S: HandledStore + 'static>(
+    receiver: Receiver,
+    store: S,
+    fail_first: u64,
+    port: u16,
+) -> anyhow::Result<()> {
     let app = Arc::new(App {
         receiver,
         store,
@@ -164,8 +129,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn handle(
-    app: Arc<App>,
+async fn handle<S: HandledStore>(
+    app: Arc<App<S>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let answer = |status: u16| {
