@@ -1,6 +1,7 @@
 //! Produces the generated client in `OUT_DIR`.
 //!
-//! With the `codegen` feature (the default) it runs progenitor on the spec that
+//! With the `codegen` feature (off by default; on for this repository's own
+//! crates, so that editing the spec and building regenerates) it runs progenitor on the spec that
 //! ships inside the `nexhealth-openapi` crate (in this repository, that is
 //! `openapi/nexhealth.yaml`), with the settings that live in that crate.
 //! Without it, it copies the checked-in files from `generated/`; inside the

@@ -66,6 +66,54 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// A builder with the key from `NEXHEALTH_API_KEY` ([`API_KEY_VAR`]) and,
+    /// when set and not empty, the base URL from `NEXHEALTH_BASE_URL`
+    /// ([`BASE_URL_VAR`]); everything else can still be configured:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use nexhealth_api::{ClientBuilder, RateLimit};
+    ///
+    /// # fn run() -> Result<(), nexhealth_api::Error> {
+    /// let client = ClientBuilder::from_env()?
+    ///     .rate_limit(RateLimit::NEXHEALTH_DEFAULT.divided_among(3))
+    ///     .timeout(Duration::from_secs(10))
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// Fails with [`Error::InvalidRequest`] naming the variable when the key
+    /// is missing, empty or not UTF-8, and when the base URL is not UTF-8. The
+    /// base URL itself is checked by [`build`](Self::build).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables.
+    fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Self, Error> {
+        let not_unicode =
+            |name: &str| Error::invalid_request(format!("{name} is set but is not valid UTF-8"));
+        let key = match var(API_KEY_VAR) {
+            Some(value) => value.into_string().map_err(|_| not_unicode(API_KEY_VAR))?,
+            None => String::new(),
+        };
+        if key.trim().is_empty() {
+            return Err(Error::invalid_request(format!(
+                "{API_KEY_VAR} is not set or empty: set it to your NexHealth API key (keys are \
+                 issued in NexHealth's Developer Portal, https://developers.nexhealth.com), or \
+                 build the client with Client::builder(key)"
+            )));
+        }
+        let mut builder = Self::new(key.into());
+        if let Some(url) = var(BASE_URL_VAR) {
+            let url = url.into_string().map_err(|_| not_unicode(BASE_URL_VAR))?;
+            if !url.trim().is_empty() {
+                builder = builder.base_url(url);
+            }
+        }
+        Ok(builder)
+    }
+
     fn new(key: ApiKey) -> Self {
         Self {
             key,
@@ -305,20 +353,11 @@ impl Client {
         Self::builder(api_key).build()
     }
 
-    /// A client from `NEXHEALTH_API_KEY` and, if set, `NEXHEALTH_BASE_URL`.
+    /// A client from `NEXHEALTH_API_KEY` and, if set, `NEXHEALTH_BASE_URL`,
+    /// with default settings: the short form of
+    /// [`ClientBuilder::from_env`]`()?.build()`.
     pub fn from_env() -> Result<Self, Error> {
-        let key = std::env::var(API_KEY_VAR).map_err(|_| {
-            Error::invalid_request(format!(
-                "{API_KEY_VAR} is not set: set it to your NexHealth API key (keys are issued in \
-                 NexHealth's Developer Portal, https://developers.nexhealth.com), or build the \
-                 client with Client::builder(key)"
-            ))
-        })?;
-        let mut builder = Self::builder(key);
-        if let Ok(url) = std::env::var(BASE_URL_VAR) {
-            builder = builder.base_url(url);
-        }
-        builder.build()
+        ClientBuilder::from_env()?.build()
     }
 
     /// The base URL every call goes to.
@@ -390,6 +429,79 @@ mod tests {
             "http://nexhealth.info/",
         ] {
             assert!(!is_loopback(&parse_base_url(url).unwrap()), "{url}");
+        }
+    }
+
+    fn vars(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.into())
+        }
+    }
+
+    #[test]
+    fn a_builder_from_the_environment_reads_both_variables_and_stays_configurable() {
+        let builder = ClientBuilder::from_vars(vars(&[
+            (API_KEY_VAR, "key-from-env"),
+            (BASE_URL_VAR, "http://127.0.0.1:9/v2"),
+        ]))
+        .unwrap();
+        assert_eq!(builder.key.expose(), "key-from-env");
+        let client = builder
+            .timeout(Duration::from_secs(3))
+            .no_rate_limit()
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:9/v2/");
+        use progenitor_client::ClientInfo;
+        assert_eq!(client.inner().timeout, Duration::from_secs(3));
+        assert!(client.inner().limiter.is_none());
+    }
+
+    #[test]
+    fn an_empty_base_url_variable_means_the_default() {
+        let client = ClientBuilder::from_vars(vars(&[(API_KEY_VAR, "k"), (BASE_URL_VAR, " ")]))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn a_missing_or_empty_key_names_the_variable() {
+        for pairs in [
+            &[][..],
+            &[(API_KEY_VAR, "")][..],
+            &[(API_KEY_VAR, "  ")][..],
+        ] {
+            let pairs: &'static [(&str, &str)] = pairs;
+            let error = ClientBuilder::from_vars(vars(pairs)).unwrap_err();
+            assert!(error.is_invalid_request());
+            assert!(error.to_string().contains(API_KEY_VAR), "{error}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn variables_that_are_not_utf8_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || Some(std::ffi::OsString::from_vec(vec![0x6b, 0xff]));
+        for broken in [API_KEY_VAR, BASE_URL_VAR] {
+            let error = ClientBuilder::from_vars(|name| {
+                if name == broken {
+                    bad()
+                } else {
+                    Some("fine".into())
+                }
+            })
+            .unwrap_err();
+            assert!(error.is_invalid_request());
+            let text = error.to_string();
+            assert!(text.contains(broken) && text.contains("UTF-8"), "{text}");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::{Client, Error};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The two values a location-scoped call needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Scope {
     /// The institution's subdomain (`?subdomain=`).
     pub subdomain: String,
@@ -29,7 +29,9 @@ pub struct Scope {
 }
 
 /// One location and the institution it belongs to.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized as its fields, the location as NexHealth sent it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Entry {
     /// The institution's id.
     pub institution_id: i32,
@@ -58,6 +60,9 @@ impl Entry {
 }
 
 /// An immutable view of the directory at one moment.
+///
+/// Serialized as `{"entries": [Entry…], "subdomains": […], "fetched_secs_ago": 12}`
+/// (`null` for a snapshot that was not fetched).
 #[derive(Debug, Default)]
 pub struct Snapshot {
     entries: Vec<Entry>,
@@ -142,6 +147,20 @@ impl Snapshot {
             (Some(entry), _) => Ok(entry.scope()),
             (None, _) => Err(Error::UnknownLocation { location_id }),
         }
+    }
+}
+
+impl serde::Serialize for Snapshot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Snapshot", 3)?;
+        out.serialize_field("entries", &self.entries)?;
+        out.serialize_field("subdomains", &self.subdomains)?;
+        out.serialize_field(
+            "fetched_secs_ago",
+            &self.fetched_at.map(|at| at.elapsed().as_secs()),
+        )?;
+        out.end()
     }
 }
 

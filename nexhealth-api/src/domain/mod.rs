@@ -10,4 +10,5 @@
 pub mod directory;
 pub mod onboarding;
 pub mod overview;
+mod serialize;
 pub mod sync_health;

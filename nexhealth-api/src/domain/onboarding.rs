@@ -14,7 +14,10 @@ use crate::{Client, Error};
 pub const SUPPORT: &str = "NexHealth support";
 
 /// What the integrator knows about the situation.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized as `{"scenario": "new_single_location", "details": {…}}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "scenario", content = "details", rename_all = "snake_case")]
 pub enum Scenario {
     /// A new customer, not part of any institution you work with, with one
     /// location in its database.
@@ -90,8 +93,25 @@ pub enum Scenario {
     },
 }
 
+impl Scenario {
+    /// The variant's name in snake case (`new_single_location`,
+    /// `emr_migration`, …): the `"scenario"` it serializes with.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NewSingleLocation { .. } => "new_single_location",
+            Self::NewMultiLocationCloud { .. } => "new_multi_location_cloud",
+            Self::AddLocationOwnDatabase { .. } => "add_location_own_database",
+            Self::AddLocationSharedServer { .. } => "add_location_shared_server",
+            Self::OfficeLeftGroup { .. } => "office_left_group",
+            Self::SynchronizerDeleted { .. } => "synchronizer_deleted",
+            Self::ServerMigration { .. } => "server_migration",
+            Self::EmrMigration { .. } => "emr_migration",
+        }
+    }
+}
+
 /// A message for NexHealth support, with what it must say.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SupportRequest {
     /// What to ask for.
     pub subject: String,
@@ -100,7 +120,11 @@ pub struct SupportRequest {
 }
 
 /// What to do.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized as `{"action": "ask_support", "details": …}`, the details as the
+/// variant holds them (a two-value variant as a two-element array).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "action", content = "details", rename_all = "snake_case")]
 pub enum Action {
     /// `POST /onboardings` with an institution name: a new institution and sync.
     OnboardNewInstitution(OnboardingCreateRequest),
@@ -139,6 +163,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// The variant's name in snake case (`onboard_new_institution`,
+    /// `ask_support`, …): the `"action"` it serializes with.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::OnboardNewInstitution(_) => "onboard_new_institution",
+            Self::OnboardIntoInstitution(_) => "onboard_into_institution",
+            Self::OnboardThenTellSupport(..) => "onboard_then_tell_support",
+            Self::AskSupport(_) => "ask_support",
+            Self::ReinstallWithNewProductKey { .. } => "reinstall_with_new_product_key",
+            Self::DeactivateThenOnboard { .. } => "deactivate_then_onboard",
+            Self::OnboardAndReplaceLocationIds { .. } => "onboard_and_replace_location_ids",
+        }
+    }
+
     /// The `POST /onboardings` body, when the action includes that call.
     pub fn onboarding_request(&self) -> Option<&OnboardingCreateRequest> {
         match self {

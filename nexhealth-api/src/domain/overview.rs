@@ -28,8 +28,24 @@ pub enum Listing {
     OnlyInLocations,
 }
 
+impl Listing {
+    /// `listed` or `only_in_locations`; also what it serializes as.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Listed => "listed",
+            Self::OnlyInLocations => "only_in_locations",
+        }
+    }
+}
+
+super::serialize::serialize_as_str!(Listing);
+
 /// One institution with what could be read about it.
-#[derive(Debug, Clone)]
+///
+/// Serialized as its fields, with [`syncs`](Self::syncs) split in two:
+/// `"syncs"` holds the report (or `null`) and `"syncs_unavailable"` the reason
+/// it could not be read (or `null`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct InstitutionView {
     /// NexHealth's id: the join key.
     pub id: i32,
@@ -42,18 +58,50 @@ pub struct InstitutionView {
     /// The subdomain `/locations` gives the same institution, when it differs.
     pub other_subdomain: Option<String>,
     /// The sync report for [`subdomain`](Self::subdomain), or why there is none.
+    #[serde(flatten, serialize_with = "syncs_or_reason")]
     pub syncs: Result<SyncReport, String>,
     /// Its locations, from `/locations`.
     pub locations: Vec<Entry>,
 }
 
+fn syncs_or_reason<S: serde::Serializer>(
+    syncs: &Result<SyncReport, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = serializer.serialize_map(Some(2))?;
+    out.serialize_entry("syncs", &syncs.as_ref().ok())?;
+    out.serialize_entry("syncs_unavailable", &syncs.as_ref().err())?;
+    out.end()
+}
+
 /// Every institution, sync and location a key can read, joined by institution id.
-#[derive(Debug, Clone)]
+///
+/// Serialized as `{"institutions": [InstitutionView…], "unavailable":
+/// [{"endpoint": "/institutions", "reason": "…"}]}`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Overview {
     /// The institutions, in `/institutions` order, then those only `/locations` names.
     pub institutions: Vec<InstitutionView>,
     /// Endpoints that could not be read, with the reason (shown, not fatal).
+    #[serde(serialize_with = "endpoints_and_reasons")]
     pub unavailable: Vec<(&'static str, String)>,
+}
+
+fn endpoints_and_reasons<S: serde::Serializer>(
+    unavailable: &[(&'static str, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct Unavailable<'a> {
+        endpoint: &'a str,
+        reason: &'a str,
+    }
+    serializer.collect_seq(
+        unavailable
+            .iter()
+            .map(|(endpoint, reason)| Unavailable { endpoint, reason }),
+    )
 }
 
 /// A short, safe reason for a failed call (no body, no key).

@@ -13,11 +13,15 @@ use crate::types::SyncStatus;
 use crate::{Client, Error};
 
 /// Age limits past which a side of a sync counts as stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialized as `{"read_secs": 9000, "write_secs": 1500}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Thresholds {
     /// Oldest acceptable last read (NexHealth: 150 minutes).
+    #[serde(rename = "read_secs", serialize_with = "super::serialize::secs")]
     pub read: Duration,
     /// Oldest acceptable last write check-in (NexHealth: 25 minutes).
+    #[serde(rename = "write_secs", serialize_with = "super::serialize::secs")]
     pub write: Duration,
 }
 
@@ -44,6 +48,17 @@ pub enum State {
 }
 
 impl State {
+    /// `green`, `red`, the value NexHealth sent for [`State::Other`], or
+    /// `unknown`; also what it serializes as.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Green => "green",
+            Self::Red => "red",
+            Self::Other(value) => value,
+            Self::Unknown => "unknown",
+        }
+    }
+
     fn parse(value: Option<&str>) -> Self {
         match value {
             Some("green") => Self::Green,
@@ -55,13 +70,16 @@ impl State {
 }
 
 /// One side (read or write) of a sync.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized as `{"state": "green", "last": "2024-…Z", "age_secs": 60, "stale": false}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Side {
     /// What NexHealth reports.
     pub state: State,
     /// When it last happened.
     pub last: Option<DateTime<Utc>>,
     /// How long ago, at assessment time (zero if the timestamp is in the future).
+    #[serde(rename = "age_secs", serialize_with = "super::serialize::opt_secs")]
     pub age: Option<Duration>,
     /// Older than the threshold, or never happened.
     pub stale: bool,
@@ -104,6 +122,16 @@ pub enum WriteReadiness {
 }
 
 impl WriteReadiness {
+    /// `ready`, `stale`, `down` or `no_sync`; also what it serializes as.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Stale => "stale",
+            Self::Down => "down",
+            Self::NoSync => "no_sync",
+        }
+    }
+
     /// Only [`WriteReadiness::Ready`] means "go ahead".
     pub fn can_write(&self) -> bool {
         matches!(self, Self::Ready)
@@ -111,6 +139,9 @@ impl WriteReadiness {
 }
 
 /// The health of one sync.
+///
+/// Serialized with what it concludes: `{"sync": {…as NexHealth sent it},
+/// "read": Side, "write": Side, "healthy": bool, "write_readiness": "ready"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncHealth {
     /// What NexHealth sent.
@@ -159,8 +190,26 @@ impl SyncHealth {
     }
 }
 
+impl serde::Serialize for SyncHealth {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("SyncHealth", 5)?;
+        out.serialize_field("sync", &self.sync)?;
+        out.serialize_field("read", &self.read)?;
+        out.serialize_field("write", &self.write)?;
+        out.serialize_field("healthy", &self.is_healthy())?;
+        out.serialize_field("write_readiness", &self.write_readiness())?;
+        out.end()
+    }
+}
+
+super::serialize::serialize_as_str!(State, WriteReadiness);
+
 /// Every sync visible to the key, assessed together.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized as `{"syncs": [...], "assessed_at": "…Z"}`, each sync as
+/// [`SyncHealth`] serializes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SyncReport {
     /// One entry per sync.
     pub syncs: Vec<SyncHealth>,

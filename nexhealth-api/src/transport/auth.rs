@@ -184,6 +184,14 @@ impl Session {
             status = status.as_u16(),
             "authenticated"
         );
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            // The one failure an operator must act on: the key is refused.
+            tracing::warn!(
+                operation = AUTH_OPERATION,
+                status = status.as_u16(),
+                "NexHealth refused the API key; check NEXHEALTH_API_KEY or the key given to the client"
+            );
+        }
         if status != StatusCode::CREATED && status != StatusCode::OK {
             let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
             return Err(Error::from_status(ApiError::new(

@@ -133,7 +133,9 @@ impl ClientHooks<ClientState> for Client {
             }
             span.record("attempts", attempts);
             span.record("duration_ms", started.elapsed().as_millis() as u64);
-            tracing::info!(
+            // DEBUG, success or not: the caller gets the outcome as a value,
+            // and a service's `info` logs stay quiet while it is healthy.
+            tracing::debug!(
                 operation = name,
                 ok = matches!(&result, Ok(r) if r.status().is_success()),
                 "nexhealth call finished"

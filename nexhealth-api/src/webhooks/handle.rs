@@ -91,6 +91,12 @@ impl<E> Outcome<E> {
         }
     }
 
+    /// The same as [`kind`](Self::kind): the stable name every answer enum
+    /// of the crate has.
+    pub fn as_str(&self) -> &'static str {
+        self.kind()
+    }
+
     /// Whether the delivery verified.
     pub fn verified(&self) -> bool {
         !matches!(self, Self::Rejected(_))

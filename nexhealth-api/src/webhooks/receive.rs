@@ -103,6 +103,25 @@ impl Rejection {
             Self::NoSecret => "no_secret",
         }
     }
+
+    /// The same as [`kind`](Self::kind): the stable name every answer enum
+    /// of the crate has.
+    pub fn as_str(&self) -> &'static str {
+        self.kind()
+    }
+}
+
+/// Serialized as `{"kind": "bad_signature", "status": 401, "reason": "…"}`:
+/// what a service's own logs or metrics endpoint needs, nothing of the delivery.
+impl serde::Serialize for Rejection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Rejection", 3)?;
+        out.serialize_field("kind", self.kind())?;
+        out.serialize_field("status", &self.status())?;
+        out.serialize_field("reason", &self.to_string())?;
+        out.end()
+    }
 }
 
 impl fmt::Display for Rejection {

@@ -64,6 +64,12 @@ impl Scheme {
         Scheme::TimestampRawBody,
     ];
 
+    /// The same as [`name`](Self::name): the stable name every answer enum
+    /// of the crate has.
+    pub fn as_str(self) -> &'static str {
+        self.name()
+    }
+
     /// A stable name for logs and configuration: `timestamp-base64-body`,
     /// `raw-body`, `timestamp-raw-body`.
     pub fn name(self) -> &'static str {

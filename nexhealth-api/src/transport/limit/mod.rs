@@ -67,7 +67,9 @@ pub const DEFAULT_WINDOW_MARGIN: Duration = Duration::from_millis(100);
 
 /// A client-side limit that keeps one API key under NexHealth's limits: the
 /// per-second and per-minute windows at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialized as `{"per_second": 100, "per_minute": 2000}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RateLimit {
     /// Requests in any sliding second.
     pub per_second: NonZeroU32,
@@ -137,7 +139,9 @@ impl From<RedisRateLimit> for RateLimiter {
 
 /// What a client's limiter is doing, from
 /// [`Client::rate_limit_status`](crate::Client::rate_limit_status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialized as its fields, the margin as `"margin_ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RateLimitStatus {
     /// The budget is shared through Redis.
@@ -147,7 +151,12 @@ pub struct RateLimitStatus {
     /// How many times a shared limiter fell back since the client was built.
     pub fallbacks: u64,
     /// The margin each grant is counted with now (see [`MAX_MARGIN`]).
+    #[serde(rename = "margin_ms", serialize_with = "millis")]
     pub margin: Duration,
+}
+
+fn millis<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// One request's budget, taken.

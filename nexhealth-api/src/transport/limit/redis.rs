@@ -952,7 +952,7 @@ impl Shared {
                     state.guarded_until = Some(now + SILENT_AFTER + PROBE_INTERVAL);
                     let after = now.saturating_duration_since(state.since);
                     drop(state);
-                    tracing::warn!(
+                    tracing::info!(
                         after_ms = after.as_millis() as u64,
                         handed_over,
                         "shared rate limit: Redis is back, the budget is shared again"
