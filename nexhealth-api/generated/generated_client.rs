@@ -6502,34 +6502,20 @@ breaks decoding.
         }
     }
 }
+/**A client of NexHealth's Synchronizer API: hold one per service and clone it freely (clones share the cached token, the rate limit and the connection pool).
+
+Build it with [`Client::from_env`] (reads `NEXHEALTH_API_KEY` and `NEXHEALTH_BASE_URL`), [`ClientBuilder::from_env`](crate::ClientBuilder::from_env) to configure more, or [`Client::builder`] with a key.
+
+Every operation is a method named after NexHealth's operation id (`getLocationsId` is [`get_locations_id`](Self::get_locations_id)) that answers a request builder: set its parameters, then `.await` it for a [`Response`](crate::Response) (the operation's data, with the envelope's count and warnings) or an [`Error`](crate::Error). rustdoc's search finds them by resource too (`location`, `webhook_subscription`, `list_locations`). Per-call timeout, retry policy and deadline come from [`CallExt`](crate::CallExt); helpers built on the calls live in [`directory`](crate::directory), [`sync_health`](crate::sync_health), [`overview`](crate::overview) and [`onboarding`](crate::onboarding).
+
+```no_run
+# async fn run() -> Result<(), nexhealth_api::Error> {
+let client = nexhealth_api::Client::from_env()?;
+let location = client.get_locations_id().id(7).await?;
+println!("{:?}", location.name);
+# Ok(()) }
+```*/
 #[derive(Clone, Debug)]
-/**Client for NexHealth Synchronizer API (institutions, locations, syncs, onboardings)
-
-Hand-maintained description of the part of NexHealth's Synchronizer API that
-nexhealth-api covers: authentication, institutions, locations, sync status and
-onboardings. Every fact here is taken from NexHealth's published reference; the
-wording is ours.
-
-Forward compatibility: NexHealth adds values and fields over time. No object
-forbids extra properties, so a new field is ignored by older clients. Values
-that NexHealth may extend (EMR names and kinds, sync states, onboarding states)
-are declared as plain strings in responses, with the values known today listed
-in their description; only request parameters, which we send, are closed
-enums. A value that appears later therefore never makes a response fail to
-decode.
-
-Versioning: the v2-style operations (authenticates, institutions, locations,
-sync_status) are served when the request carries
-`Accept: application/vnd.Nexhealth+json;version=2`. The onboarding operations
-belong to v20240412 (also called v3.0.0) and need the `Nex-Api-Version`
-header; NexHealth's description says they produce `application/json`, so the
-SDK sends `Accept: application/json` on them (not the vendor type, whose
-`version=2` would contradict `Nex-Api-Version`). Bodies are JSON in both
-cases; this document lists them as `application/json`, and the SDK sets the
-Accept header of each operation itself.
-
-
-Version: v20240412*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -6592,6 +6578,9 @@ let answer = client.post_authenticates()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "authenticates")]
+    #[doc(alias = "authenticate")]
+    #[doc(alias = "create_authenticate")]
     pub fn post_authenticates(&self) -> builder::PostAuthenticates<'_> {
         builder::PostAuthenticates::new(self)
     }
@@ -6609,6 +6598,9 @@ let answer = client.get_institutions()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "institutions")]
+    #[doc(alias = "institution")]
+    #[doc(alias = "list_institutions")]
     pub fn get_institutions(&self) -> builder::GetInstitutions<'_> {
         builder::GetInstitutions::new(self)
     }
@@ -6625,6 +6617,9 @@ let answer = client.get_institutions_id()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "institutions")]
+    #[doc(alias = "institution")]
+    #[doc(alias = "get_institution")]
     pub fn get_institutions_id(&self) -> builder::GetInstitutionsId<'_> {
         builder::GetInstitutionsId::new(self)
     }
@@ -6654,6 +6649,9 @@ let answer = client.get_locations()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "locations")]
+    #[doc(alias = "location")]
+    #[doc(alias = "list_locations")]
     pub fn get_locations(&self) -> builder::GetLocations<'_> {
         builder::GetLocations::new(self)
     }
@@ -6674,6 +6672,9 @@ let answer = client.get_locations_id()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "locations")]
+    #[doc(alias = "location")]
+    #[doc(alias = "get_location")]
     pub fn get_locations_id(&self) -> builder::GetLocationsId<'_> {
         builder::GetLocationsId::new(self)
     }
@@ -6711,6 +6712,9 @@ let answer = client.get_onboardings()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "onboardings")]
+    #[doc(alias = "onboarding")]
+    #[doc(alias = "list_onboardings")]
     pub fn get_onboardings(&self) -> builder::GetOnboardings<'_> {
         builder::GetOnboardings::new(self)
     }
@@ -6740,6 +6744,9 @@ let answer = client.post_onboardings()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "onboardings")]
+    #[doc(alias = "onboarding")]
+    #[doc(alias = "create_onboarding")]
     pub fn post_onboardings(&self) -> builder::PostOnboardings<'_> {
         builder::PostOnboardings::new(self)
     }
@@ -6763,6 +6770,9 @@ let answer = client.get_onboardings_hashid()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "onboardings")]
+    #[doc(alias = "onboarding")]
+    #[doc(alias = "get_onboarding")]
     pub fn get_onboardings_hashid(&self) -> builder::GetOnboardingsHashid<'_> {
         builder::GetOnboardingsHashid::new(self)
     }
@@ -6792,6 +6802,10 @@ let answer = client.get_sync_status()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "sync_status")]
+    #[doc(alias = "sync")]
+    #[doc(alias = "status")]
+    #[doc(alias = "list_sync_status")]
     pub fn get_sync_status(&self) -> builder::GetSyncStatus<'_> {
         builder::GetSyncStatus::new(self)
     }
@@ -6813,6 +6827,12 @@ let answer = client.get_webhook_endpoints()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "list_webhook_endpoints")]
     pub fn get_webhook_endpoints(&self) -> builder::GetWebhookEndpoints<'_> {
         builder::GetWebhookEndpoints::new(self)
     }
@@ -6833,6 +6853,12 @@ let answer = client.post_webhook_endpoints()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "create_webhook_endpoint")]
     pub fn post_webhook_endpoints(&self) -> builder::PostWebhookEndpoints<'_> {
         builder::PostWebhookEndpoints::new(self)
     }
@@ -6849,6 +6875,12 @@ let answer = client.delete_webhook_endpoints_id()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "delete_webhook_endpoint")]
     pub fn delete_webhook_endpoints_id(&self) -> builder::DeleteWebhookEndpointsId<'_> {
         builder::DeleteWebhookEndpointsId::new(self)
     }
@@ -6869,6 +6901,12 @@ let answer = client.patch_webhook_endpoints_id()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "update_webhook_endpoint")]
     pub fn patch_webhook_endpoints_id(&self) -> builder::PatchWebhookEndpointsId<'_> {
         builder::PatchWebhookEndpointsId::new(self)
     }
@@ -6901,6 +6939,16 @@ let answer = client.get_webhook_endpoints_id_webhook_subscriptions()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "webhook_subscriptions")]
+    #[doc(alias = "webhook_subscription")]
+    #[doc(alias = "subscriptions")]
+    #[doc(alias = "subscription")]
+    #[doc(alias = "list_webhook_subscriptions")]
     pub fn get_webhook_endpoints_id_webhook_subscriptions(
         &self,
     ) -> builder::GetWebhookEndpointsIdWebhookSubscriptions<'_> {
@@ -6933,6 +6981,16 @@ let answer = client.post_webhook_endpoints_id_webhook_subscriptions()
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "webhook_subscriptions")]
+    #[doc(alias = "webhook_subscription")]
+    #[doc(alias = "subscriptions")]
+    #[doc(alias = "subscription")]
+    #[doc(alias = "create_webhook_subscription")]
     pub fn post_webhook_endpoints_id_webhook_subscriptions(
         &self,
     ) -> builder::PostWebhookEndpointsIdWebhookSubscriptions<'_> {
@@ -6958,6 +7016,16 @@ let answer = client.delete_webhook_endpoints_id_webhook_subscriptions_subscripti
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "webhook_subscriptions")]
+    #[doc(alias = "webhook_subscription")]
+    #[doc(alias = "subscriptions")]
+    #[doc(alias = "subscription")]
+    #[doc(alias = "delete_webhook_subscription")]
     pub fn delete_webhook_endpoints_id_webhook_subscriptions_subscription_id(
         &self,
     ) -> builder::DeleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId<'_> {
@@ -6992,6 +7060,16 @@ let answer = client.patch_webhook_endpoints_id_webhook_subscriptions_subscriptio
 ```
 
 Awaiting the builder answers [`Response`](crate::Response), which derefs to the operation's data and keeps the envelope's `count`, `page_info` and warnings, or [`Error`](crate::Error). Per-call settings (timeout, retry) come from [`CallExt`](crate::CallExt).*/
+    #[doc(alias = "webhook_endpoints")]
+    #[doc(alias = "webhook_endpoint")]
+    #[doc(alias = "webhook")]
+    #[doc(alias = "endpoints")]
+    #[doc(alias = "endpoint")]
+    #[doc(alias = "webhook_subscriptions")]
+    #[doc(alias = "webhook_subscription")]
+    #[doc(alias = "subscriptions")]
+    #[doc(alias = "subscription")]
+    #[doc(alias = "update_webhook_subscription")]
     pub fn patch_webhook_endpoints_id_webhook_subscriptions_subscription_id(
         &self,
     ) -> builder::PatchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId<'_> {

@@ -932,7 +932,16 @@ pub mod operations {
             T: Into<Option<&'a ::std::vec::Vec<i32>>>,
         {
             if let Some(value) = value.into() {
-                Self(value.iter().fold(self.0, |when, item| when.query_param("location_ids[]", item.to_string())))
+                Self(
+                    value
+                        .iter()
+                        .fold(
+                            self.0,
+                            |when, item| {
+                                when.query_param("location_ids[]", item.to_string())
+                            },
+                        ),
+                )
             } else {
                 Self(self.0.query_param_missing("location_ids[]"))
             }

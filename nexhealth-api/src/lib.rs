@@ -3,12 +3,19 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The tree shows the layers: `transport` (one request on the wire), `api`
-// (the generated client and our types around it), `domain` (helpers built on
-// the API), `webhooks` (pushed events: receiving and verifying), `mock`
-// (test support). Each layer's module says what goes there.
+// The tree shows the layers, each importing only from those before it:
+// `generated` (progenitor's client and types, included from the build), `error`
+// (the one error type), `transport` (one request on the wire), `api` (the
+// client builder, per-call options, the envelope, and the hooks that join the
+// generated client to the transport), `domain` (helpers built on the API),
+// `webhooks` (pushed events: receiving and verifying), `mock` (test support).
+// Each layer's module says what goes there; `tests/tests/layers.rs` checks the
+// direction. Modules import from a module's home, never from the re-exports
+// below, which are the public face.
 mod api;
 mod domain;
+mod error;
+mod generated;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
@@ -37,10 +44,10 @@ pub use api::client::{
     DEFAULT_DEADLINE, DEFAULT_MAX_BUDGET_WAIT, DEFAULT_TIMEOUT, ensure_crypto_provider,
 };
 pub use api::envelope::{CallFuture, Envelope, EnvelopeMeta, Response};
-pub use api::error::{ApiError, Error};
-pub use api::generated::{Client, builder, types};
 pub use api::pages::OnboardingQuery;
 pub use directory::LocationDirectory;
+pub use error::{ApiError, Error};
+pub use generated::{Client, builder, types};
 pub use transport::auth::Session;
 pub use transport::limit::{
     DEFAULT_COOLDOWN, DEFAULT_WINDOW_MARGIN, MAX_MARGIN, MAX_SHARED_PAUSE, RateLimit,

@@ -150,44 +150,21 @@ pub fn generate(path: &Path) -> Result<Generated, GenerateError> {
     let hash = spec_hash(&text);
     let shaped = |e: shape::ShapeError| err(format!("{}: {}", path.display(), e.0));
     Ok(Generated {
-        client: format_tokens(client, &hash, |file| shape::client(file).map_err(shaped))?,
-        httpmock: fix_array_query_matchers(&format_tokens(httpmock, &hash, |file| {
+        client: format_tokens(client, &hash, |file| {
+            let routes: Vec<(String, String, String)> = lint::operations(&value)
+                .into_iter()
+                .filter_map(|(_, method, path, op)| {
+                    let id = op.get("operationId")?.as_str()?;
+                    Some((meta::snake(id), method.to_string(), path.to_string()))
+                })
+                .collect();
+            shape::client(file, &routes).map_err(shaped)
+        })?,
+        httpmock: format_tokens(httpmock, &hash, |file| {
             shape::httpmock(file, meta::snake).map_err(shaped)
-        })?),
+        })?,
         operations: format_tokens(operations, &hash, |_| Ok(()))?,
     })
-}
-
-/// progenitor 0.15.1's httpmock generator matches an array query parameter
-/// with `value.to_string()`, which does not compile for `Vec<T>`. NexHealth's
-/// `location_ids[]` repeats the key once per value, so the matcher is rewritten
-/// to require one `name=value` pair per element.
-fn fix_array_query_matchers(code: &str) -> String {
-    let mut out = String::with_capacity(code.len());
-    let mut in_array_setter = false;
-    for line in code.lines() {
-        if line.contains("T: Into<Option<&'a ::std::vec::Vec<") {
-            in_array_setter = true;
-        }
-        let trimmed = line.trim_start();
-        if in_array_setter
-            && trimmed.starts_with("Self(self.0.query_param(\"")
-            && trimmed.ends_with(", value.to_string()))")
-        {
-            let indent = &line[..line.len() - trimmed.len()];
-            let name = trimmed
-                .trim_start_matches("Self(self.0.query_param(")
-                .trim_end_matches(", value.to_string()))");
-            out.push_str(&format!(
-                "{indent}Self(value.iter().fold(self.0, |when, item| when.query_param({name}, item.to_string())))\n"
-            ));
-            in_array_setter = false;
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 /// The prefix of the header line that records which spec a file came from.

@@ -16,10 +16,20 @@
 //!   in the state they need;
 //! - an integer parameter setter takes `Into<i32>` (and so on) instead of
 //!   `TryInto`, so `.id(5_000_000_000i64)` is a compile error rather than an
-//!   error at send time.
+//!   error at send time;
+//! - every operation method gets `#[doc(alias)]`es for its resource words
+//!   (`location`, `webhook_subscription`, `subscription`) and its verb
+//!   (`get_location`, `list_locations`, `delete_webhook_subscription`), so that
+//!   rustdoc's search finds NexHealth's operation ids by what they act on;
+//! - `Client`'s rustdoc is a short guide to the type (the spec's `info` text
+//!   stays in the spec).
 //!
 //! The typed httpmock helpers get rustdoc on every matcher and answer, and a
 //! `header` method on every answer (a 429 with `Retry-After` in one line).
+//! progenitor 0.15.1 matches an array query parameter with
+//! `value.to_string()`, which does not compile for `Vec<T>`; NexHealth's
+//! `location_ids[]` repeats the key once per value, so that matcher is
+//! rewritten to require one `name=value` pair per element.
 //!
 //! Everything here works on the syntax tree, never on text, and fails loudly
 //! (a [`ShapeError`]) when progenitor's output no longer has the shape it
@@ -65,12 +75,19 @@ fn crate_vis() -> Visibility {
 }
 
 /// Shapes the generated client (see the module docs).
-pub fn client(file: &mut syn::File) -> Result<(), ShapeError> {
+pub fn client(file: &mut syn::File, routes: &[(String, String, String)]) -> Result<(), ShapeError> {
     let mut constructors = 0;
     let mut operations = 0;
     let mut sends = 0;
+    let mut aliased = 0;
+    let mut guides = 0;
     for item in &mut file.items {
         match item {
+            Item::Struct(s) if s.ident == "Client" => {
+                s.attrs.retain(|a| doc_text(a).is_none());
+                s.attrs.insert(0, doc(CLIENT_GUIDE));
+                guides += 1;
+            }
             Item::Impl(imp) if is_inherent_impl_of(imp, "Client") => {
                 // `new` builds its own reqwest client with `unwrap()`; nothing uses it.
                 let before = imp.items.len();
@@ -92,6 +109,12 @@ pub fn client(file: &mut syn::File) -> Result<(), ShapeError> {
                             *attr = doc(&operation_doc(&text));
                             operations += 1;
                         }
+                    }
+                    if let Some((_, method, path)) = routes.iter().find(|(n, ..)| *n == name) {
+                        for alias in aliases(method, path) {
+                            f.attrs.push(parse_quote!(#[doc(alias = #alias)]));
+                        }
+                        aliased += 1;
                     }
                 }
             }
@@ -124,13 +147,101 @@ pub fn client(file: &mut syn::File) -> Result<(), ShapeError> {
             _ => {}
         }
     }
-    if constructors != 2 || operations == 0 || sends != operations {
+    if constructors != 2
+        || operations == 0
+        || sends != operations
+        || aliased != routes.len()
+        || guides != 1
+    {
         return Err(ShapeError(format!(
             "progenitor's client no longer has the expected shape \
-             ({constructors} constructors, {operations} operation docs, {sends} send methods)"
+             ({constructors} constructors, {operations} operation docs, {sends} send methods, \
+             {aliased} of {} operations found to alias, {guides} `Client` struct)",
+            routes.len()
         )));
     }
     Ok(())
+}
+
+/// The rustdoc of the generated `Client`.
+const CLIENT_GUIDE: &str = "\
+A client of NexHealth's Synchronizer API: hold one per service and clone it freely \
+(clones share the cached token, the rate limit and the connection pool).
+
+Build it with [`Client::from_env`] (reads `NEXHEALTH_API_KEY` and `NEXHEALTH_BASE_URL`), \
+[`ClientBuilder::from_env`](crate::ClientBuilder::from_env) to configure more, or \
+[`Client::builder`] with a key.
+
+Every operation is a method named after NexHealth's operation id \
+(`getLocationsId` is [`get_locations_id`](Self::get_locations_id)) that answers a request \
+builder: set its parameters, then `.await` it for a [`Response`](crate::Response) (the \
+operation's data, with the envelope's count and warnings) or an [`Error`](crate::Error). \
+rustdoc's search finds them by resource too (`location`, `webhook_subscription`, \
+`list_locations`). Per-call timeout, retry policy and deadline come from \
+[`CallExt`](crate::CallExt); helpers built on the calls live in \
+[`directory`](crate::directory), [`sync_health`](crate::sync_health), \
+[`overview`](crate::overview) and [`onboarding`](crate::onboarding).
+
+```no_run
+# async fn run() -> Result<(), nexhealth_api::Error> {
+let client = nexhealth_api::Client::from_env()?;
+let location = client.get_locations_id().id(7).await?;
+println!(\"{:?}\", location.name);
+# Ok(()) }
+```";
+
+/// The `#[doc(alias)]`es of the operation at `method` `path`: each resource
+/// segment and its words, singular and plural, and a verb with the last
+/// resource (`list_locations`, `get_location`, `create_onboarding`,
+/// `update_webhook_endpoint`, `delete_webhook_subscription`). rustdoc allows
+/// no spaces in an alias, hence the underscores.
+pub fn aliases(method: &str, path: &str) -> Vec<String> {
+    fn singular(word: &str) -> String {
+        match word.strip_suffix('s') {
+            Some(stem) if !word.ends_with("ss") && !word.ends_with("status") => stem.to_string(),
+            _ => word.to_string(),
+        }
+    }
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resources: Vec<&str> = segments
+        .iter()
+        .copied()
+        .filter(|s| !s.starts_with('{'))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |alias: String| {
+        if !alias.is_empty() && !out.contains(&alias) {
+            out.push(alias);
+        }
+    };
+    for resource in &resources {
+        add(resource.to_string());
+        add(singular(resource));
+        if resource.contains('_') {
+            for word in resource.split('_') {
+                add(word.to_string());
+                add(singular(word));
+            }
+        }
+    }
+    if let Some(last) = resources.last() {
+        let item = segments.last().is_some_and(|s| s.starts_with('{'));
+        let verb = match (method, item) {
+            ("get", false) => "list",
+            ("get", true) => "get",
+            ("post", _) => "create",
+            ("put" | "patch", _) => "update",
+            ("delete", _) => "delete",
+            (other, _) => other,
+        };
+        let noun = if verb == "list" {
+            last.to_string()
+        } else {
+            singular(last)
+        };
+        add(format!("{verb}_{noun}"));
+    }
+    out
 }
 
 /// Rewrites progenitor's `.send().await` example into the awaited builder.
@@ -200,6 +311,7 @@ pub fn httpmock(file: &mut syn::File, snake: impl Fn(&str) -> String) -> Result<
                                 continue;
                             };
                             if ident.ends_with("When") {
+                                match_list_queries_per_element(imp)?;
                                 document_when(imp);
                                 wrappers += 1;
                             } else if ident.ends_with("Then") {
@@ -252,6 +364,85 @@ fn wrapper_doc(name: &str, snake: &impl Fn(&str) -> String) -> String {
 
 fn body_calls(f: &syn::ImplItemFn, call: &str) -> bool {
     f.block.to_token_stream().to_string().contains(call)
+}
+
+/// In a `When` setter that takes a list (`T: Into<Option<&Vec<_>>>`),
+/// rewrites `self.0.query_param(NAME, value.to_string())` into one pair per
+/// element: `value.iter().fold(self.0, |when, item| when.query_param(NAME,
+/// item.to_string()))`. Fails when a list setter has no such call.
+fn match_list_queries_per_element(imp: &mut syn::ItemImpl) -> Result<(), ShapeError> {
+    for member in &mut imp.items {
+        let ImplItem::Fn(f) = member else { continue };
+        let takes_list = f
+            .sig
+            .generics
+            .where_clause
+            .as_ref()
+            .is_some_and(|w| w.to_token_stream().to_string().contains(":: vec :: Vec <"));
+        if !takes_list || !body_calls(f, "query_param") {
+            continue;
+        }
+        let mut rewritten = 0;
+        rewrite_calls(&mut f.block.stmts, &mut |expr| {
+            let syn::Expr::MethodCall(call) = expr else {
+                return false;
+            };
+            let receiver = call.receiver.to_token_stream().to_string();
+            if call.method != "query_param" || receiver != "self . 0" || call.args.len() != 2 {
+                return false;
+            }
+            let value = call.args[1].to_token_stream().to_string();
+            if value != "value . to_string ()" {
+                return false;
+            }
+            let name = &call.args[0];
+            *expr = parse_quote!(
+                value.iter().fold(self.0, |when, item| when.query_param(#name, item.to_string()))
+            );
+            rewritten += 1;
+            true
+        });
+        if rewritten != 1 {
+            return Err(ShapeError(format!(
+                "the list matcher `{}` no longer matches with `self.0.query_param(NAME, \
+                 value.to_string())`",
+                f.sig.ident
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Calls `rewrite` on every expression of `stmts`, depth first, until it
+/// answers `true` for one (which it has then replaced).
+fn rewrite_calls(stmts: &mut [syn::Stmt], rewrite: &mut impl FnMut(&mut syn::Expr) -> bool) {
+    fn expr(e: &mut syn::Expr, rewrite: &mut impl FnMut(&mut syn::Expr) -> bool) -> bool {
+        if rewrite(e) {
+            return true;
+        }
+        match e {
+            syn::Expr::Call(call) => call.args.iter_mut().any(|a| expr(a, rewrite)),
+            syn::Expr::MethodCall(call) => {
+                expr(&mut call.receiver, rewrite) || call.args.iter_mut().any(|a| expr(a, rewrite))
+            }
+            syn::Expr::If(i) => {
+                block(&mut i.then_branch.stmts, rewrite)
+                    || i.else_branch
+                        .as_mut()
+                        .is_some_and(|(_, e)| expr(e, rewrite))
+            }
+            syn::Expr::Block(b) => block(&mut b.block.stmts, rewrite),
+            _ => false,
+        }
+    }
+    fn block(stmts: &mut [syn::Stmt], rewrite: &mut impl FnMut(&mut syn::Expr) -> bool) -> bool {
+        stmts.iter_mut().any(|s| match s {
+            syn::Stmt::Expr(e, _) => expr(e, rewrite),
+            syn::Stmt::Local(l) => l.init.as_mut().is_some_and(|i| expr(&mut i.expr, rewrite)),
+            _ => false,
+        })
+    }
+    block(stmts, rewrite);
 }
 
 fn document_when(imp: &mut syn::ItemImpl) {
@@ -316,4 +507,51 @@ fn document_then(imp: &mut syn::ItemImpl) {
             Self(self.0.header(name, value))
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aliases;
+
+    #[test]
+    fn aliases_name_the_resource_its_words_and_the_verb() {
+        assert_eq!(
+            aliases("get", "/locations/{id}"),
+            ["locations", "location", "get_location"]
+        );
+        assert_eq!(
+            aliases("get", "/locations"),
+            ["locations", "location", "list_locations"]
+        );
+        assert_eq!(
+            aliases("get", "/sync_status"),
+            ["sync_status", "sync", "status", "list_sync_status"]
+        );
+        let nested = aliases(
+            "delete",
+            "/webhook_endpoints/{id}/webhook_subscriptions/{subscription_id}",
+        );
+        for expected in [
+            "webhook_endpoint",
+            "webhook_subscriptions",
+            "webhook_subscription",
+            "subscription",
+            "webhook",
+            "delete_webhook_subscription",
+        ] {
+            assert!(
+                nested.iter().any(|a| a == expected),
+                "{expected} in {nested:?}"
+            );
+        }
+        assert!(nested.iter().all(|a| !a.contains(' ') && !a.is_empty()));
+        assert_eq!(
+            aliases("post", "/onboardings").last().unwrap(),
+            "create_onboarding"
+        );
+        assert_eq!(
+            aliases("patch", "/webhook_endpoints/{id}").last().unwrap(),
+            "update_webhook_endpoint"
+        );
+    }
 }

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::error::Error;
+use crate::generated::Client;
 use crate::transport::auth::Session;
 use crate::transport::limit::{Limiter, RateLimiter};
 use crate::transport::policy::RetryPolicy;
 use crate::transport::secret::ApiKey;
 use crate::transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
-use crate::{Client, Error};
 
 /// NexHealth's API host.
 pub const DEFAULT_BASE_URL: &str = "https://nexhealth.info";
@@ -125,7 +126,9 @@ impl ClientBuilder {
             user_agent: concat!("nexhealth-api-rust/", env!("CARGO_PKG_VERSION")).to_string(),
             http: None,
             retry: RetryPolicy::default(),
-            rate_limit: Some(RateLimiter::Local(crate::RateLimit::NEXHEALTH_DEFAULT)),
+            rate_limit: Some(RateLimiter::Local(
+                crate::transport::limit::RateLimit::NEXHEALTH_DEFAULT,
+            )),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             plain_http_to_remote: false,
         }
@@ -368,7 +371,7 @@ impl Client {
 
     /// What the client's rate limiter is doing (`None` without one): whether
     /// its budget is shared through Redis and whether it is on its fallback.
-    pub fn rate_limit_status(&self) -> Option<crate::RateLimitStatus> {
+    pub fn rate_limit_status(&self) -> Option<crate::transport::limit::RateLimitStatus> {
         use progenitor_client::ClientInfo;
         self.inner().limiter.as_ref().map(|l| l.status())
     }

@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::api::error::{ApiError, Error, collect_messages, decode, describe_json_error};
+use crate::error::{ApiError, Error, collect_messages, decode, describe_json_error};
+use crate::generated::types::{ErrorEnvelope, Messages, PageInfo};
 use crate::transport::context;
-use crate::types::{ErrorEnvelope, Messages, PageInfo};
 
 /// A success envelope: `data` plus the envelope's other fields.
 pub trait Envelope: DeserializeOwned + Send + 'static {
@@ -314,7 +314,7 @@ fn invalid_payload<T: Envelope>(
 /// Implements [`Envelope`] for a generated envelope type.
 macro_rules! impl_envelope {
     ($envelope:ident => $data:ty) => {
-        impl $crate::api::envelope::Envelope for $crate::types::$envelope {
+        impl $crate::api::envelope::Envelope for $crate::generated::types::$envelope {
             type Data = $data;
             fn into_parts(self) -> (Self::Data, $crate::api::envelope::EnvelopeMeta) {
                 let meta = $crate::api::envelope::EnvelopeMeta::from_fields(
@@ -342,11 +342,12 @@ impl Envelope for () {
 /// Makes a generated request builder awaitable: `client.get_locations().await?`.
 macro_rules! impl_into_future {
     ($builder:ident => no_content, $operation:literal) => {
-        impl $crate::api::call::Sealed for $crate::builder::$builder<'_> {}
+        impl $crate::api::call::Sealed for $crate::generated::builder::$builder<'_> {}
 
-        impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
-            type Output = ::std::result::Result<$crate::Response<()>, $crate::Error>;
-            type IntoFuture = $crate::CallFuture<'a, ()>;
+        impl<'a> ::std::future::IntoFuture for $crate::generated::builder::$builder<'a> {
+            type Output =
+                ::std::result::Result<$crate::api::envelope::Response<()>, $crate::error::Error>;
+            type IntoFuture = $crate::api::envelope::CallFuture<'a, ()>;
             fn into_future(self) -> Self::IntoFuture {
                 $crate::api::envelope::run::<(), _>(
                     $operation,
@@ -356,20 +357,21 @@ macro_rules! impl_into_future {
         }
     };
     ($builder:ident => $envelope:ident, $operation:literal) => {
-        impl $crate::api::call::Sealed for $crate::builder::$builder<'_> {}
+        impl $crate::api::call::Sealed for $crate::generated::builder::$builder<'_> {}
 
-        impl<'a> ::std::future::IntoFuture for $crate::builder::$builder<'a> {
+        impl<'a> ::std::future::IntoFuture for $crate::generated::builder::$builder<'a> {
             type Output = ::std::result::Result<
-                $crate::Response<
-                    <$crate::types::$envelope as $crate::api::envelope::Envelope>::Data,
+                $crate::api::envelope::Response<
+                    <$crate::generated::types::$envelope as $crate::api::envelope::Envelope>::Data,
                 >,
-                $crate::Error,
+                $crate::error::Error,
             >;
-            type IntoFuture = $crate::CallFuture<'a, $crate::types::$envelope>;
+            type IntoFuture =
+                $crate::api::envelope::CallFuture<'a, $crate::generated::types::$envelope>;
             fn into_future(self) -> Self::IntoFuture {
                 // Boxed at once: the generated future is large, and moving it
                 // by value into the wrappers would copy it each time.
-                $crate::api::envelope::run::<$crate::types::$envelope, _>(
+                $crate::api::envelope::run::<$crate::generated::types::$envelope, _>(
                     $operation,
                     ::std::boxed::Box::pin(self.progenitor_send()),
                 )

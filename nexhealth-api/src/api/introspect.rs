@@ -47,7 +47,7 @@ pub use crate::api::operations::SCHEMAS;
 
 /// The per-call token check on its own: the cached bearer header, if fresh.
 /// For benchmarks.
-pub fn cached_bearer(client: &crate::Client) -> Option<reqwest::header::HeaderValue> {
+pub fn cached_bearer(client: &crate::generated::Client) -> Option<reqwest::header::HeaderValue> {
     use progenitor_client::ClientInfo;
     client.inner().session.fresh_header()
 }

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use futures::Stream;
 use futures::stream::{self, TryStreamExt};
 
-use crate::types::{Onboarding, OnboardingStatusFilter};
-use crate::{Client, Error};
+use crate::error::Error;
+use crate::generated::Client;
+use crate::generated::types::{Onboarding, OnboardingStatusFilter};
 
 /// Filters for [`Client::onboardings_stream`].
 #[derive(Debug, Clone, Default)]

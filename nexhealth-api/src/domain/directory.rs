@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::types::{InstitutionLocations, Location};
-use crate::{Client, Error};
+use crate::error::Error;
+use crate::generated::Client;
+use crate::generated::types::{InstitutionLocations, Location};
 
 /// How long a fetched directory is used before it is fetched again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);

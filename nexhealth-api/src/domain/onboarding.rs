@@ -7,8 +7,9 @@
 //! location are done by NexHealth support or in the Developer Portal, not
 //! through the API.
 
-use crate::types::{EmrName, Onboarding, OnboardingCreateRequest, OnboardingDetails};
-use crate::{Client, Error};
+use crate::error::Error;
+use crate::generated::Client;
+use crate::generated::types::{EmrName, Onboarding, OnboardingCreateRequest, OnboardingDetails};
 
 /// Who to ask for what the API cannot do.
 pub const SUPPORT: &str = "NexHealth support";

@@ -14,9 +14,10 @@
 
 use std::fmt;
 
-use crate::directory::{Entry, Snapshot};
-use crate::sync_health::{Side, State, SyncReport, WriteReadiness};
-use crate::{Client, Error};
+use crate::domain::directory::{Entry, Snapshot};
+use crate::domain::sync_health::{Side, State, SyncReport, WriteReadiness};
+use crate::error::Error;
+use crate::generated::Client;
 
 /// Where an institution in the overview came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

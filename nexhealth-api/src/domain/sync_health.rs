@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::types::SyncStatus;
-use crate::{Client, Error};
+use crate::error::Error;
+use crate::generated::Client;
+use crate::generated::types::SyncStatus;
 
 /// Age limits past which a side of a sync counts as stale.
 ///
@@ -345,7 +346,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{LocationSummary, SyncStatus};
+    use crate::generated::types::{LocationSummary, SyncStatus};
 
     fn sync(
         read: &str,

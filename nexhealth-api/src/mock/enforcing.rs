@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 
-use crate::RateLimit;
 use crate::mock::payloads;
 use crate::mock::stand_in::{Route, routes};
+use crate::transport::limit::RateLimit;
 
 /// What an [`EnforcingStandIn`] saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

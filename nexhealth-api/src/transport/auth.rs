@@ -8,14 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use crate::api::error::{ApiError, Error};
+use crate::error::{ApiError, Error};
+use crate::generated::types::{AuthenticateResponse, ErrorEnvelope};
 use crate::transport::headers::VENDOR_ACCEPT;
 use crate::transport::policy::RetryPolicy;
 use crate::transport::retry;
 use crate::transport::retry::Limits;
 use crate::transport::secret::ApiKey;
 use crate::transport::token;
-use crate::types::{AuthenticateResponse, ErrorEnvelope};
 
 const AUTH_OPERATION: &str = "postAuthenticates";
 
@@ -202,7 +202,7 @@ impl Session {
             )));
         }
         let envelope: AuthenticateResponse =
-            crate::api::error::decode(AUTH_OPERATION, Some(status.as_u16()), &body)?;
+            crate::error::decode(AUTH_OPERATION, Some(status.as_u16()), &body)?;
         let token = envelope.data.token;
         let invalid = |reason: &str| Error::InvalidResponse {
             operation: AUTH_OPERATION,

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::error::Error;
 
 #[derive(Default)]
 pub(crate) struct CallContext {

@@ -6,16 +6,16 @@
 //! retry loop and the rate limit ([`retry`], [`policy`], [`limit`]: in process
 //! or shared through Redis, over the one Redis link, `redis_link`), the state every
 //! clone of a client shares ([`state`]) and the per-call context that the
-//! progenitor hooks ([`hooks`]) fill in.
+//! progenitor hooks (`api::hooks`) fill in. Nothing here imports from `api/`
+//! or above: only the generated types and the one error type.
 //!
-//! Dependencies point one way: `hooks` → `retry` and `auth` → `policy`,
+//! Dependencies point one way: `retry` and `auth` → `policy`,
 //! `state` → `auth` and `policy`. A new transport concern (a shared rate-limit
 //! backend, say) is a new file here.
 
 pub(crate) mod auth;
 pub(crate) mod context;
 pub mod headers;
-pub(crate) mod hooks;
 pub(crate) mod limit;
 pub(crate) mod policy;
 #[cfg(feature = "redis")]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::Error;
+use crate::error::Error;
 use crate::transport::context;
 use crate::transport::limit::{DEFAULT_COOLDOWN, Limiter};
 use crate::transport::policy::RetryPolicy;
@@ -191,7 +191,7 @@ pub(crate) async fn send(
                     return outcome;
                 }
                 // Parsed once; may be anything up to 2^64 - 1 seconds.
-                let asked = crate::api::error::retry_after(response.headers());
+                let asked = crate::error::retry_after(response.headers());
                 context::record_retry_after(asked);
                 if status == 429
                     && let Some(limiter) = limits.limiter

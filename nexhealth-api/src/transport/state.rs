@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
-use crate::Error;
+use crate::error::Error;
 use crate::transport::auth::{Exchange, Session};
 use crate::transport::limit::Limiter;
 use crate::transport::policy::RetryPolicy;

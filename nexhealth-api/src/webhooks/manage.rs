@@ -5,12 +5,13 @@
 //! by the SDK (unless the client's calls opt in), so a failure leaves at most
 //! what NexHealth already made, which the next run finds.
 
-use crate::types::{
+use crate::error::Error;
+use crate::generated::Client;
+use crate::generated::types::{
     WebhookEndpoint, WebhookEndpointCreateRequest, WebhookEndpointUpdateRequest, WebhookEventName,
     WebhookResourceType, WebhookSubscription, WebhookSubscriptionCreateRequest,
     WebhookSubscriptionUpdateRequest,
 };
-use crate::{Client, Error};
 
 /// The two sync-status events.
 pub const SYNC_STATUS_EVENTS: [WebhookEventName; 2] = [

@@ -268,12 +268,12 @@ return 0
         pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
         /// A store in the Redis at `url` (`redis://` or `rediss://`).
-        pub fn new(url: &str) -> Result<Self, crate::Error> {
+        pub fn new(url: &str) -> Result<Self, crate::error::Error> {
             Self::build(Target::Single(url.to_string()), None, Self::DEFAULT_TIMEOUT)
         }
 
         /// A store in the Redis Cluster reachable at any of `nodes`.
-        pub fn cluster<I, S>(nodes: I) -> Result<Self, crate::Error>
+        pub fn cluster<I, S>(nodes: I) -> Result<Self, crate::error::Error>
         where
             I: IntoIterator<Item = S>,
             S: Into<String>,
@@ -288,7 +288,7 @@ return 0
             url: &str,
             root_certificates: Option<Vec<u8>>,
             timeout: Duration,
-        ) -> Result<Self, crate::Error> {
+        ) -> Result<Self, crate::error::Error> {
             Self::build(Target::Single(url.to_string()), root_certificates, timeout)
         }
 
@@ -296,9 +296,9 @@ return 0
             target: Target,
             root_certificates: Option<Vec<u8>>,
             timeout: Duration,
-        ) -> Result<Self, crate::Error> {
+        ) -> Result<Self, crate::error::Error> {
             let link = RedisLink::new(target, root_certificates, timeout).map_err(|reason| {
-                crate::Error::invalid_request(format!("the webhook store's Redis: {reason}"))
+                crate::error::Error::invalid_request(format!("the webhook store's Redis: {reason}"))
             })?;
             Ok(Self {
                 link,

@@ -25,7 +25,7 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::error::Error;
 
 mod local;
 mod log;

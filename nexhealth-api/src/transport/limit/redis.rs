@@ -54,7 +54,7 @@ use sha2::Digest;
 use super::log::{Entry, SlidingLog, WINDOWS};
 use super::margin::{MAX_MARGIN, Margin};
 use super::{DEFAULT_WINDOW_MARGIN, Grant, MAX_SHARED_PAUSE, RateLimit, Unavailable, extend_pause};
-use crate::Error;
+use crate::error::Error;
 use crate::transport::redis_link::{RedisLink, Target};
 
 /// How often each process tells Redis it is alive, and how often one on its

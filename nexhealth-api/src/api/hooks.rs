@@ -11,9 +11,10 @@ use tracing::Instrument;
 
 use crate::api::call;
 use crate::api::operations::{self, Operation};
+use crate::error::Error;
+use crate::generated::Client;
 use crate::transport::state::ClientState;
 use crate::transport::{context, headers, retry};
-use crate::{Client, Error};
 
 /// The token exchange: sent with the raw key, never retried after a 401.
 const AUTHENTICATE: &str = "postAuthenticates";
@@ -152,7 +153,7 @@ struct Replay<'a> {
     http: &'a reqwest::Client,
     state: &'a ClientState,
     name: &'static str,
-    policy: &'a crate::RetryPolicy,
+    policy: &'a crate::transport::policy::RetryPolicy,
     retry_safe: bool,
 }
 

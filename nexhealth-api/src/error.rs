@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::types::{ErrorEnvelope, Messages};
+use crate::generated::types::{ErrorEnvelope, Messages};
 
 /// What NexHealth said when it refused a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
