@@ -112,17 +112,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the SDK's: adding nexhealth-api must not make this panic.
     let internal = reqwest::Client::new();
     drop(internal);
-    let base = std::env::args().nth(1).ok_or("usage: consumer BASE_URL")?;
-    let client = nexhealth_api::Client::builder("consumer-key").base_url(base).build()?;
+    // Key and base URL from NEXHEALTH_API_KEY and NEXHEALTH_BASE_URL, and
+    // still configurable: what a service's start-up does.
+    let client = nexhealth_api::ClientBuilder::from_env()?
+        .rate_limit(nexhealth_api::RateLimit::NEXHEALTH_DEFAULT.divided_among(2))
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
     let institutions = client.get_institutions().await?;
     let locations = client.get_locations().await?;
     let syncs = client.get_sync_status().await?;
     let count: usize = locations.iter().map(|i| i.locations.len()).sum();
+    // A health endpoint's answer, without mapping the SDK's types by hand.
+    let report = client.sync_health(None).await?;
+    let health = nexhealth_api::serde_json::to_value(&report)?;
+    let readiness: Vec<&str> = health["syncs"]
+        .as_array()
+        .ok_or("no syncs array")?
+        .iter()
+        .filter_map(|s| s["write_readiness"].as_str())
+        .collect();
     println!(
-        "consumer ok: {} institution(s), {} location(s), {} sync(s)",
+        "consumer ok: {} institution(s), {} location(s), {} sync(s), write readiness {:?}",
         institutions.len(),
         count,
-        syncs.len()
+        syncs.len(),
+        readiness
     );
     Ok(())
 }
@@ -256,7 +270,17 @@ pub fn check(options: &Options) -> Result<Report, String> {
         let mut tar = Command::new("tar");
         tar.arg("xzf").arg(&file).arg("-C").arg(&unpacked);
         run(tar, &format!("extracting {}", file.display()))?;
-        let files = count_files(&unpacked.join(format!("{name}-{version}")));
+        let root = unpacked.join(format!("{name}-{version}"));
+        // Apache-2.0 asks that its text travel with the work.
+        for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+            if !root.join(license).is_file() {
+                return Err(format!(
+                    "the {name} package carries no {license}: add it to the package (a symlink to \
+                     the root's copy, and the `include` list if the manifest has one)"
+                ));
+            }
+        }
+        let files = count_files(&root);
         packages.push((format!("{name}-{version}"), files));
     }
 
@@ -273,6 +297,7 @@ pub fn check(options: &Options) -> Result<Report, String> {
             .current_dir(&dir)
             .env("CARGO_TARGET_DIR", &options.target_dir);
         run(build, &format!("building the `{}` consumer", setup.name))?;
+        check_generator(&dir, setup)?;
         dirs.push((setup.name, dir));
     }
 
@@ -291,7 +316,8 @@ pub fn check(options: &Options) -> Result<Report, String> {
         .to_string();
     for (name, _) in dirs.iter().filter(|(name, _)| *name != "mock") {
         let mut call = Command::new(binary(name));
-        call.arg(&url);
+        call.env("NEXHEALTH_API_KEY", "consumer-key")
+            .env("NEXHEALTH_BASE_URL", &url);
         let out = run(call, &format!("running the `{name}` consumer"))?;
         let line = out.lines().last().unwrap_or_default().to_string();
         if !line.starts_with("consumer ok:") {
@@ -351,6 +377,42 @@ fn count_files(dir: &Path) -> usize {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// A registry user's build holds no code generator unless it asks for
+/// `codegen`: `cargo tree -e normal,build` of the consumer names progenitor
+/// and typify exactly when the set-up enables the feature.
+fn check_generator(dir: &Path, setup: &Setup) -> Result<(), String> {
+    let mut tree = cargo();
+    tree.args([
+        "tree",
+        "--offline",
+        "-e",
+        "normal,build",
+        "--prefix",
+        "none",
+    ])
+    .current_dir(dir);
+    let out = run(
+        tree,
+        &format!("`cargo tree` of the `{}` consumer", setup.name),
+    )?;
+    let generators: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("progenitor v") || l.starts_with("typify v"))
+        .collect();
+    let wants = setup.dependency.contains("\"codegen\"");
+    match (wants, generators.is_empty()) {
+        (false, false) => Err(format!(
+            "the `{}` consumer builds the code generator without asking for `codegen`: {generators:?}",
+            setup.name
+        )),
+        (true, true) => Err(format!(
+            "the `{}` consumer asks for `codegen` but `cargo tree` shows no progenitor: is the check broken?",
+            setup.name
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn write_consumer(

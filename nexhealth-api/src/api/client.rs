@@ -15,14 +15,22 @@ use crate::transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 /// NexHealth's API host.
 pub const DEFAULT_BASE_URL: &str = "https://nexhealth.info";
 /// Default time allowed to open a connection.
+///
+/// Value: 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
+///
+/// Value: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default deadline of a whole call: every attempt, every wait and the token
 /// exchange (see [`ClientBuilder::deadline`]).
+///
+/// Value: 120 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Default longest wait of one attempt for rate-limit budget (see
 /// [`ClientBuilder::max_budget_wait`]).
+///
+/// Value: 30 s.
 pub const DEFAULT_MAX_BUDGET_WAIT: Duration = Duration::from_secs(30);
 /// Environment variable read by [`Client::from_env`] for the key.
 pub const API_KEY_VAR: &str = "NEXHEALTH_API_KEY";

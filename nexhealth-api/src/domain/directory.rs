@@ -16,6 +16,8 @@ use crate::generated::Client;
 use crate::generated::types::{InstitutionLocations, Location};
 
 /// How long a fetched directory is used before it is fetched again.
+///
+/// Value: 15 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The two values a location-scoped call needs.

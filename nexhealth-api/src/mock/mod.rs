@@ -49,6 +49,8 @@ pub use stand_in::StandIn;
 use httpmock::MockServer;
 
 /// Status the [`fallback`] mock answers with.
+///
+/// Value: 501.
 pub const FALLBACK_STATUS: u16 = 501;
 
 /// Installs a catch-all mock that answers any request no earlier mock matched

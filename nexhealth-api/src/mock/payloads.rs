@@ -2,13 +2,57 @@
 //!
 //! Every example is checked against its schema by the crate's own tests,
 //! so the typed accessors below cannot fail on a spec that passes CI.
+//! [`StandIn`](crate::mock::StandIn) answers with the same payloads.
+//!
+//! They describe one small practice group, consistently across operations:
+//!
+//! | what | id | values a test can assert on |
+//! |---|---|---|
+//! | institution | 1 | subdomain `example-subdomain`; named "General Practice" by `/institutions`, "General Practice - Dr. P. Sherman DDS" by `/locations` |
+//! | location | 7 | "Default", active, `tz` `America/Los_Angeles`, `map_by_operatory` true, `foreign_id` "1" |
+//! | location | 8 | "Uptown", **inactive**, `tz` `America/New_York`, no address, `foreign_id` "2"; not in `/institutions`' answer |
+//! | sync "Front desk server" | | Dentrix (on-premises), reads and writes green, serves location 7 |
+//! | sync "Uptown cloud" | | Dentrix Ascend (cloud), reads green, **writes red**, serves location 8 |
+//! | onboarding | `y2wxl82zldm4` | for `example-subdomain`; `in_progress` in the list, `complete` when fetched alone |
+//! | onboarding | `k3m9q2lzp0aa` | the one created by `POST /onboardings`: `in_progress`, no subdomain yet |
+//! | webhook endpoint | 1 | `https://hooks.example.com/nexhealth`, active, secret `example-signing-secret` |
+//! | webhook subscription | 5 | endpoint 1, institution 1, `SyncStatus` / `sync_status_read_change`, active |
+//!
+//! So with [`sync_status`] (dated two minutes ago), a
+//! [`SyncReport`](crate::sync_health::SyncReport) says location 7 can be
+//! written to and location 8 cannot:
+//!
+//! ```
+//! use nexhealth_api::mock::payloads;
+//! use nexhealth_api::sync_health::{SyncReport, Thresholds, WriteReadiness};
+//!
+//! let institutions = payloads::locations().data;
+//! assert_eq!(institutions[0].id, 1);
+//! assert_eq!(institutions[0].subdomain, "example-subdomain");
+//! let ids: Vec<i32> = institutions[0].locations.iter().map(|l| l.id).collect();
+//! assert_eq!(ids, [7, 8]);
+//! assert_eq!(institutions[0].locations[1].inactive, Some(true));
+//!
+//! let report = SyncReport::assess(
+//!     payloads::sync_status().data,
+//!     nexhealth_api::chrono::Utc::now(),
+//!     Thresholds::default(),
+//! );
+//! assert_eq!(report.write_readiness(7), WriteReadiness::Ready);
+//! assert_eq!(report.write_readiness(8), WriteReadiness::Down);
+//! assert_eq!(report.write_readiness(9), WriteReadiness::NoSync);
+//! assert_eq!(report.unhealthy().count(), 1); // the "Uptown cloud" sync
+//! ```
 
 use serde::de::DeserializeOwned;
 
 use crate::api::operations::EXAMPLES;
-use crate::types;
+use crate::generated::types;
 
-/// The example JSON for `operation` (spec id) and `status` (0 for the request body).
+/// The example JSON for `operation` (spec id, e.g. `"getLocations"`) and
+/// `status` (0 for the request body), exactly as the spec writes it; `None`
+/// when the spec has no such example. Use it to send a body byte for byte,
+/// e.g. a webhook endpoint whose `secret_key` must go out unredacted.
 pub fn json(operation: &str, status: u16) -> Option<&'static str> {
     EXAMPLES
         .iter()
@@ -16,7 +60,8 @@ pub fn json(operation: &str, status: u16) -> Option<&'static str> {
         .map(|(_, _, json)| *json)
 }
 
-/// The example decoded into `T`.
+/// The example for `operation` and `status` decoded into `T`; an error
+/// naming the operation and status when there is none or it does not decode.
 pub fn decode<T: DeserializeOwned>(operation: &str, status: u16) -> Result<T, String> {
     let text = json(operation, status)
         .ok_or_else(|| format!("the spec has no example for {operation} {status}"))?;
@@ -27,25 +72,43 @@ fn known<T: DeserializeOwned>(operation: &str, status: u16) -> T {
     decode(operation, status).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `POST /authenticates` 201.
+/// `POST /authenticates` 201: a bearer token whose claims say `iat`
+/// 2025-11-24 and `exp` 2100-01-01 (`sub` "1"), so a client never needs to
+/// refresh it during a test. Its signature is not a real one.
 pub fn authenticate() -> types::AuthenticateResponse {
     known("postAuthenticates", 201)
 }
-/// `GET /institutions` 200.
+/// `GET /institutions` 200, `count` 1: institution 1, "General Practice",
+/// subdomain `example-subdomain`, EMRs `dentrix` and `curve2`, country `US`,
+/// with one location in its short form: 7 "Default" (New York, NY), active.
+/// Location 8 is not listed here.
 pub fn institutions() -> types::InstitutionListResponse {
     known("getInstitutions", 200)
 }
-/// `GET /institutions/{id}` 200.
+/// `GET /institutions/{id}` 200: institution 1 as in [`institutions`], its
+/// one location (7 "Default") given by id and name only.
 pub fn institution() -> types::InstitutionResponse {
     known("getInstitutionsId", 200)
 }
-/// `GET /locations` 200: one institution with an active and an inactive location.
+/// `GET /locations` 200, `count` 1: institution 1 ("General Practice -
+/// Dr. P. Sherman DDS", subdomain `example-subdomain`) with two locations:
+///
+/// - 7 "Default": active (`inactive` false), 123 Law St, New York, NY,
+///   `tz` `America/Los_Angeles`, `map_by_operatory` true,
+///   `insert_appt_client` true, `foreign_id` "1", specialty "General
+///   Dentistry", last synced 2020-06-17T19:23:49.176Z;
+/// - 8 "Uptown": `inactive` true, no address, phone or coordinates,
+///   `tz` `America/New_York`, `map_by_operatory` false, `foreign_id` "2",
+///   never synced (`last_sync_time` null).
+///
+/// Both have `foreign_id_type` `msg-opendental-DataSource-35` and
+/// `institution_id` 1.
 pub fn locations() -> types::LocationListResponse {
     known("getLocations", 200)
 }
 /// `GET /locations` 200 holding `n` locations, for size and load tests: the
-/// example's first institution with `n` copies of its first location, ids
-/// `0..n`, and `count` 1.
+/// example's first institution (1, `example-subdomain`) with `n` copies of
+/// its first location (7 "Default"), ids `0..n`, and `count` 1.
 pub fn locations_with(n: usize) -> types::LocationListResponse {
     let mut body = locations();
     body.data.truncate(1);
@@ -62,21 +125,36 @@ pub fn locations_with(n: usize) -> types::LocationListResponse {
     body.count = Some(1);
     body
 }
-/// `GET /locations/{id}` 200.
+/// `GET /locations/{id}` 200: location 7 "Default" of institution 1, the
+/// same fields as in [`locations`] (active, `tz` `America/Los_Angeles`,
+/// `map_by_operatory` true), without `specialty`, `wlogo` and `weight`.
 pub fn location() -> types::LocationResponse {
     known("getLocationsId", 200)
 }
-/// `GET /sync_status` 200: one healthy sync and one whose writes are down,
-/// as of now: every `*_status_at` is two minutes ago, well inside NexHealth's
+/// `GET /sync_status` 200, `count` 2: the two syncs of institution 1, as of
+/// now.
+///
+/// - "Front desk server" (`DataSource`; EMR 11 `dentrix`, "Dentrix",
+///   `onprem`): reads green, writes green; serves location 7 "Default".
+/// - "Uptown cloud" (`DataSource`; EMR 23 `dentrixascend`, "Dentrix Ascend",
+///   `cloud`): reads green, writes **red**; serves location 8 "Uptown".
+///
+/// Every `*_status_at` is two minutes ago, well inside NexHealth's
 /// thresholds, so [`Client::sync_health`](crate::Client::sync_health) reads
-/// the first sync as healthy whatever today's date is. See [`sync_status_at`].
+/// the first sync as healthy whatever today's date is: location 7's
+/// [`WriteReadiness`](crate::sync_health::WriteReadiness) is `Ready`,
+/// location 8's is `Down`, and any other location's is `NoSync`. See
+/// [`sync_status_at`] for a fixed time.
 pub fn sync_status() -> types::SyncStatusListResponse {
     sync_status_at(chrono::Utc::now())
 }
 
 /// [`sync_status`] as of `now`: each `*_status_at` is `now` minus two minutes.
 /// Use it to test what a service does at a fixed time, or when a sync has been
-/// quiet too long (`sync_status_at(now - Duration::hours(3))` is stale by then).
+/// quiet too long: with `sync_status_at(now - Duration::hours(3))`, assessed
+/// at `now`, both syncs' reads are older than 150 minutes and their writes
+/// older than 25, so location 7 is `Stale` (green but old) and location 8
+/// still `Down`.
 pub fn sync_status_at(now: chrono::DateTime<chrono::Utc>) -> types::SyncStatusListResponse {
     let mut body: types::SyncStatusListResponse = known("getSyncStatus", 200);
     let at = now - chrono::Duration::minutes(2);
@@ -90,23 +168,33 @@ pub fn sync_status_at(now: chrono::DateTime<chrono::Utc>) -> types::SyncStatusLi
     body
 }
 
-/// `GET /onboardings` 200.
+/// `GET /onboardings` 200: one page (`has_next_page` false, cursors `AAAAA`
+/// and `BBBBBB`) holding onboarding `y2wxl82zldm4` for `example-subdomain`,
+/// `in_progress`, created 2026-01-01, its link valid until 2026-04-01, no
+/// booking parameters and no `availability_ready_at` yet.
 pub fn onboardings() -> types::OnboardingListResponse {
     known("getOnboardings", 200)
 }
-/// `GET /onboardings/{hashid}` 200.
+/// `GET /onboardings/{hashid}` 200: onboarding `y2wxl82zldm4` finished:
+/// `complete`, booking parameters location 105 with appointment types 19 and
+/// 20, availability ready at 2026-01-02T00:00:00Z.
 pub fn onboarding() -> types::OnboardingResponse {
     known("getOnboardingsHashid", 200)
 }
-/// `POST /onboardings` 201.
+/// `POST /onboardings` 201: the new onboarding `k3m9q2lzp0aa`,
+/// `in_progress`, no subdomain yet, link
+/// `https://app.nexhealth.com/onboardings/k3m9q2lzp0aa` valid until
+/// 2026-04-01, empty booking parameters.
 pub fn onboarding_created() -> types::OnboardingResponse {
     known("postOnboardings", 201)
 }
-/// `POST /onboardings` request body.
+/// `POST /onboardings` request body: a new institution, "Smile Dental
+/// Group", zip code 94105, EMR `opendental`, with a website and an email.
 pub fn onboarding_request() -> types::OnboardingCreateRequest {
     known("postOnboardings", 0)
 }
-/// `GET /webhook_endpoints` 200: one active endpoint (its `secret_key` is
+/// `GET /webhook_endpoints` 200, `count` 1: endpoint 1,
+/// `https://hooks.example.com/nexhealth`, active (its `secret_key` is
 /// `example-signing-secret`). A typed mock serializes it, and a
 /// [`WebhookSecret`](crate::WebhookSecret) always serializes as
 /// `"<redacted>"`: to send the secret itself, answer with the example's
@@ -114,24 +202,37 @@ pub fn onboarding_request() -> types::OnboardingCreateRequest {
 pub fn webhook_endpoints() -> types::WebhookEndpointListResponse {
     known("getWebhookEndpoints", 200)
 }
-/// `POST /webhook_endpoints` 201 (served typed, its secret goes out as
-/// `"<redacted>"`; see [`webhook_endpoints`]).
+/// `POST /webhook_endpoints` 201: endpoint 1 as in [`webhook_endpoints`]
+/// (served typed, its secret goes out as `"<redacted>"`; see there).
 pub fn webhook_endpoint() -> types::WebhookEndpointResponse {
     known("postWebhookEndpoints", 201)
 }
-/// `GET /webhook_endpoints/{id}/webhook_subscriptions` 200: the read-change
-/// subscription of one institution.
+/// `GET /webhook_endpoints/{id}/webhook_subscriptions` 200, `count` 1:
+/// subscription 5 of endpoint 1 for institution 1, resource `SyncStatus`,
+/// event `sync_status_read_change`, active. The write-change subscription
+/// is missing, so `ensure_sync_status_subscriptions` would create it.
 pub fn webhook_subscriptions() -> types::WebhookSubscriptionListResponse {
     known("getWebhookEndpointsIdWebhookSubscriptions", 200)
 }
-/// `POST /webhook_endpoints/{id}/webhook_subscriptions` 201.
+/// `POST /webhook_endpoints/{id}/webhook_subscriptions` 201: subscription 5
+/// as in [`webhook_subscriptions`].
 pub fn webhook_subscription() -> types::WebhookSubscriptionResponse {
     known("postWebhookEndpointsIdWebhookSubscriptions", 201)
 }
-/// An error envelope for any `status`: the spec's example where it has one
-/// (400, 401, 403, 404, 429, 500), otherwise an envelope in the same shape
-/// whose message is the status's reason phrase (`502` → "Bad Gateway").
-/// Never panics.
+/// An error envelope for any `status`: the spec's example where it has one,
+/// otherwise an envelope in the same shape whose message is the status's
+/// reason phrase (`502` → "Bad Gateway", "Error" for a status without one).
+/// Never panics. What [`Error::messages`](crate::Error::messages) returns
+/// for the spec's examples (the envelope's `error`, then its `description`):
+///
+/// | status | messages |
+/// |---|---|
+/// | 400 | "per_page must be less than or equal to 1000" |
+/// | 401 | "Unauthorized" |
+/// | 403 | "You don't have access to perform this action." |
+/// | 404 | "Record not found" |
+/// | 429 | "Too many requests" |
+/// | 500 | "Internal server error" (its `description`; `error` is empty) |
 pub fn error(status: u16) -> types::ErrorEnvelope {
     let documented = crate::api::operations::OPERATIONS
         .iter()

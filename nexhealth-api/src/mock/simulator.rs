@@ -11,6 +11,8 @@ use crate::webhooks::signature::{SIGNATURE_HEADER, Scheme, TIMESTAMP_HEADER, sig
 /// NexHealth's retry schedule: the time of each attempt after the first,
 /// counted from the first (30 s, 1.5 min, 3.5 min, 10 min, 30 min, 2 h, 5 h,
 /// 10 h, 24 h, 48 h).
+///
+/// Value: 30 s, 90 s, 210 s, 600 s, 1,800 s, 2 h, 5 h, 10 h, 24 h, 48 h.
 pub const RETRY_SCHEDULE: [Duration; 10] = [
     Duration::from_secs(30),
     Duration::from_secs(90),

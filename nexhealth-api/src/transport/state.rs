@@ -12,6 +12,8 @@ use crate::transport::policy::RetryPolicy;
 use crate::transport::retry::Limits;
 
 /// The largest response body read by default (64 MiB).
+///
+/// Value: 64 MiB (67,108,864 bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What every clone of a [`Client`](crate::Client) shares. Opaque: build a

@@ -10,10 +10,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Used when the token does not say (production tokens live one hour).
+///
+/// Value: 55 minutes.
 pub const FALLBACK_LIFETIME: Duration = Duration::from_secs(55 * 60);
 /// The longest lifetime we trust (sandbox tokens live 24 hours).
+///
+/// Value: 24 hours.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// The most we refresh ahead of expiry.
+///
+/// Value: 5 minutes.
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 #[derive(serde::Deserialize)]

@@ -36,10 +36,14 @@ use super::receive::{MAX_CLOCK_SKEW, Receiver, Rejection};
 use super::store::{Claim, HandledStore, StoreUnavailable};
 
 /// How long a claim lasts while a handler runs, unless configured.
+///
+/// Value: 60 s.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// The maximum age of a delivery when handling with a store, unless the
 /// receiver sets one: longer than NexHealth's 48 hours of retries.
+///
+/// Value: 49 hours.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(49 * 3_600);
 
 /// How long a store keeps a handled identity for a maximum age of `max_age`:

@@ -14,6 +14,8 @@ use crate::generated::types::{
 };
 
 /// The two sync-status events.
+///
+/// Value: `sync_status_read_change` and `sync_status_write_change`.
 pub const SYNC_STATUS_EVENTS: [WebhookEventName; 2] = [
     WebhookEventName::SyncStatusReadChange,
     WebhookEventName::SyncStatusWriteChange,

@@ -18,10 +18,14 @@ use super::signature::{self, Scheme, SignatureError, TIMESTAMP_HEADER};
 
 /// The largest body a receiver verifies unless told otherwise (1 MiB; NexHealth's
 /// events are a few kilobytes). A larger one is refused before any work.
+///
+/// Value: 1 MiB (1,048,576 bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How far in the future a `timestamp` may be (clock skew between NexHealth
 /// and this host) when a maximum age is set: 5 minutes.
+///
+/// Value: 300 s (5 minutes).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Why a delivery was refused. Never holds the body, the signature or the secret.

@@ -58,6 +58,8 @@ pub enum Scheme {
 
 impl Scheme {
     /// Every scheme, the default first.
+    ///
+    /// Value: the three schemes, `TimestampBase64Body` first.
     pub const ALL: [Scheme; 3] = [
         Scheme::TimestampBase64Body,
         Scheme::RawBody,

@@ -134,6 +134,8 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     /// Default bound on the identities kept.
+    ///
+    /// Value: 100,000.
     pub const DEFAULT_CAPACITY: u64 = 100_000;
 
     /// A store of at most `capacity` identities.
@@ -265,6 +267,8 @@ return 0
         /// Default prefix of the keys.
         pub const DEFAULT_PREFIX: &'static str = "nexhealth-api:webhook";
         /// Default wait for one round trip.
+        ///
+        /// Value: 30 s.
         pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
         /// A store in the Redis at `url` (`redis://` or `rediss://`).

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The longest margin: a longer measured delay is still counted as this.
+///
+/// Value: 1 s.
 pub const MAX_MARGIN: Duration = Duration::from_secs(1);
 /// How long a measured delay is remembered.
 pub(crate) const MEMORY: Duration = Duration::from_secs(30);

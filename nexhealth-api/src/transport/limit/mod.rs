@@ -39,6 +39,8 @@ pub use margin::MAX_MARGIN;
 pub use redis::{PROBE_INTERVAL, RedisRateLimit, SILENT_AFTER};
 
 /// How long every client sharing a limiter pauses after a 429 without `Retry-After`.
+///
+/// Value: 1 s.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// The longest pause a 429 sets for every client sharing a limiter, whatever
@@ -48,6 +50,8 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 /// seconds) stopping a fleet. The call that received the 429 still gets
 /// [`Error::RateLimited`](crate::Error::RateLimited) with the value the
 /// server sent.
+///
+/// Value: 10 s.
 pub const MAX_SHARED_PAUSE: Duration = Duration::from_secs(10);
 
 /// Moves a pause's end to `pause` from now, at most [`MAX_SHARED_PAUSE`],
@@ -63,6 +67,8 @@ pub(crate) fn extend_pause(paused_until: &mut Option<Instant>, pause: Duration) 
 
 /// The least margin each grant is counted with after its slot, unless
 /// configured otherwise (see [`MAX_MARGIN`] for the most).
+///
+/// Value: 100 ms.
 pub const DEFAULT_WINDOW_MARGIN: Duration = Duration::from_millis(100);
 
 /// A client-side limit that keeps one API key under NexHealth's limits: the
@@ -79,6 +85,8 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// NexHealth's documented default for these endpoints: 100 a second and 2,000 a minute.
+    ///
+    /// Value: 100 a second, 2,000 a minute.
     pub const NEXHEALTH_DEFAULT: Self = Self {
         per_second: NonZeroU32::new(100).expect("non-zero"),
         per_minute: NonZeroU32::new(2_000).expect("non-zero"),

@@ -59,11 +59,15 @@ use crate::transport::redis_link::{RedisLink, Target};
 
 /// How often each process tells Redis it is alive, and how often one on its
 /// fallback tries Redis again.
+///
+/// Value: 250 ms.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a process may go unseen before the others set its share of the
 /// budget aside; also how long a process that lost Redis waits before it
 /// spends its share.
+///
+/// Value: 1 s.
 pub const SILENT_AFTER: Duration = Duration::from_secs(1);
 
 /// Added to [`SILENT_AFTER`] before a fallback spends: the others' view of
@@ -231,11 +235,17 @@ impl std::fmt::Debug for RedisRateLimit {
 
 impl RedisRateLimit {
     /// Default wait for one Redis round trip before falling back.
+    ///
+    /// Value: 250 ms.
     pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
     /// Default least margin each grant is counted with (see [`window_margin`](Self::window_margin)).
+    ///
+    /// Value: 100 ms.
     pub const DEFAULT_WINDOW_MARGIN: Duration = DEFAULT_WINDOW_MARGIN;
     /// Default time after which an unseen process is forgotten and its share
     /// of the budget no longer set aside.
+    ///
+    /// Value: 120 s.
     pub const DEFAULT_REPLICA_EXPIRY: Duration = Duration::from_secs(120);
     /// Default prefix of the keys.
     pub const DEFAULT_PREFIX: &'static str = "nexhealth-api:rate";
