@@ -467,7 +467,7 @@ mod tests {
             .no_rate_limit()
             .build()
             .unwrap();
-        assert_eq!(client.base_url(), "http://127.0.0.1:9/v2/");
+        assert_eq!(client.base_url(), "http://127.0.0.1:9/v2");
         use progenitor_client::ClientInfo;
         assert_eq!(client.inner().timeout, Duration::from_secs(3));
         assert!(client.inner().limiter.is_none());
