@@ -160,11 +160,20 @@ pub fn generate(path: &Path) -> Result<Generated, GenerateError> {
                 .collect();
             shape::client(file, &routes).map_err(shaped)
         })?,
-        httpmock: format_tokens(httpmock, &hash, |file| {
+        httpmock: format_tokens(with_examples(httpmock, &value)?, &hash, |file| {
             shape::httpmock(file, meta::snake).map_err(shaped)
         })?,
         operations: format_tokens(operations, &hash, |_| Ok(()))?,
     })
+}
+
+/// progenitor's httpmock helpers and the typed example accessors, one file.
+fn with_examples(
+    mut httpmock: proc_macro2::TokenStream,
+    spec: &serde_json::Value,
+) -> Result<proc_macro2::TokenStream, GenerateError> {
+    httpmock.extend(meta::examples(spec).map_err(err)?);
+    Ok(httpmock)
 }
 
 /// The prefix of the header line that records which spec a file came from.

@@ -90,6 +90,7 @@ fn json_example(spec: &Value, response: &Value) -> Option<String> {
 
 pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
     let mut entries = Vec::new();
+    let mut variants = Vec::new();
     let mut glue = Vec::new();
     let mut envelopes = std::collections::BTreeSet::new();
     let mut examples = Vec::new();
@@ -145,6 +146,12 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
             .filter_map(|p| deref(spec, p))
             .any(|p| p.get("name").and_then(Value::as_str) == Some("Nex-Api-Version"));
         let rust_name = snake(id);
+        variants.push((
+            format_ident!("{}", pascal(id)),
+            id.to_string(),
+            method_upper.clone(),
+            path.to_string(),
+        ));
         entries.push(quote! {
             crate::operations::Operation {
                 id: #id,
@@ -205,7 +212,51 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
             }
         }
     });
+    let count = variants.len();
+    let variant_docs: Vec<String> = variants
+        .iter()
+        .map(|(_, id, method, path)| format!("`{id}`: `{method} {path}`."))
+        .collect();
+    let idents: Vec<&proc_macro2::Ident> = variants.iter().map(|(v, ..)| v).collect();
+    let ids: Vec<&String> = variants.iter().map(|(_, id, ..)| id).collect();
+    let indexes: Vec<usize> = (0..count).collect();
     Ok(quote! {
+        /// One variant per operation of the spec, generated with it. Deliberately
+        /// not `#[non_exhaustive]`: a test suite that `match`es on it exhaustively
+        /// stops compiling when the spec gains an operation, at every place that
+        /// must learn it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OperationId {
+            #(#[doc = #variant_docs] #idents,)*
+        }
+
+        impl OperationId {
+            /// Every operation, in spec order.
+            pub const ALL: [OperationId; #count] = [#(OperationId::#idents),*];
+
+            /// The spec's `operationId` (`getLocationsId`).
+            pub fn id(self) -> &'static str {
+                match self {
+                    #(OperationId::#idents => #ids,)*
+                }
+            }
+
+            /// What the spec says about the operation.
+            pub fn operation(self) -> &'static crate::operations::Operation {
+                match self {
+                    #(OperationId::#idents => &OPERATIONS[#indexes],)*
+                }
+            }
+
+            /// The variant of the spec's `operationId` `id`.
+            pub fn from_id(id: &str) -> Option<Self> {
+                match id {
+                    #(#ids => Some(OperationId::#idents),)*
+                    _ => None,
+                }
+            }
+        }
+
         /// Every component schema of the spec and its generated type.
         #[cfg(feature = "introspection")]
         pub const SCHEMAS: &[crate::introspect::SchemaEntry] = &[#(#registry),*];
@@ -217,5 +268,78 @@ pub(crate) fn operations(spec: &Value) -> Result<TokenStream, String> {
         pub const EXAMPLES: &[(&str, u16, &str)] = &[#(#examples),*];
 
         #(#glue)*
+    })
+}
+
+/// A typed accessor for every example of the spec (`mock::payloads::examples`):
+/// `get_locations_id_200()` answers the `getLocationsId` 200 example as its
+/// schema's type, `post_onboardings_request()` the request body's.
+pub(crate) fn examples(spec: &Value) -> Result<TokenStream, String> {
+    let mut accessors = Vec::new();
+    for (pointer, method, path, op) in spec_operations(spec) {
+        let id = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("at {pointer}: no operationId"))?;
+        let mut holders: Vec<(u16, &Value)> = Vec::new();
+        if let Some(body) = op.get("requestBody").and_then(|b| deref(spec, b)) {
+            holders.push((0, body));
+        }
+        for (status, response) in op
+            .get("responses")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let (Ok(code), Some(response)) = (status.parse::<u16>(), deref(spec, response)) {
+                holders.push((code, response));
+            }
+        }
+        for (status, holder) in holders {
+            let Some(media) = holder.pointer("/content/application~1json") else {
+                continue;
+            };
+            let (Some(_), Some(schema)) =
+                (media.get("example"), media.get("schema").and_then(ref_name))
+            else {
+                continue;
+            };
+            let ty: TokenStream = match crate::REPLACED_TYPES.iter().find(|(n, _)| *n == schema) {
+                Some((_, path)) => path.parse().expect("a Rust path"),
+                None => {
+                    let ident = format_ident!("{}", schema);
+                    quote!(crate::types::#ident)
+                }
+            };
+            let (name, what) = if status == 0 {
+                (format!("{}_request", snake(id)), "request body".to_string())
+            } else {
+                (
+                    format!("{}_{status}", snake(id)),
+                    format!("{status} answer"),
+                )
+            };
+            let name = format_ident!("{}", name);
+            let method_upper = method.to_uppercase();
+            let doc = format!(
+                "The spec's example {what} of `{id}` (`{method_upper} {path}`), as `{schema}`."
+            );
+            accessors.push(quote! {
+                #[doc = #doc]
+                pub fn #name() -> #ty {
+                    crate::mock::payloads::decode(#id, #status)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                }
+            });
+        }
+    }
+    Ok(quote! {
+        /// A typed accessor for every example in the spec, generated with it:
+        /// `OPERATION_STATUS()` for an answer (`get_locations_id_200()`),
+        /// `OPERATION_request()` for a request body. A new operation's examples
+        /// appear here when the spec names them.
+        pub mod examples {
+            #(#accessors)*
+        }
     })
 }

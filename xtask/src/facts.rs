@@ -10,22 +10,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-/// Where the copy lives in this repository.
-pub fn copy_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .join("tests")
+/// Where the copy lives in the checkout at `root`.
+pub fn copy_path(root: &Path) -> PathBuf {
+    root.join("tests")
         .join("data")
         .join("nexhealth-published-facts.json")
 }
 
 /// NexHealth's description as the project's shared reference keeps it, where
-/// that folder is beside the repository.
-pub fn default_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
+/// that folder is beside the checkout at `root`.
+pub fn default_source(root: &Path) -> PathBuf {
+    root.join("..")
         .join("shared")
         .join("reference")
         .join("nexhealth-openapi-subset.json")
@@ -75,18 +70,18 @@ pub fn render(source: &Path) -> Result<String, String> {
     Ok(out)
 }
 
-/// Writes the copy from `source`; returns where.
-pub fn write(source: &Path) -> Result<PathBuf, String> {
-    let out = copy_path();
+/// Writes the copy of the checkout at `root` from `source`; returns where.
+pub fn write(root: &Path, source: &Path) -> Result<PathBuf, String> {
+    let out = copy_path(root);
     std::fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| e.to_string())?;
     std::fs::write(&out, render(source)?).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }
 
-/// `Ok(true)` when the copy matches `source`, `Ok(false)` when it is stale.
-pub fn is_current(source: &Path) -> Result<bool, String> {
+/// `Ok(true)` when the checkout's copy matches `source`, `Ok(false)` when it is stale.
+pub fn is_current(root: &Path, source: &Path) -> Result<bool, String> {
     let fresh = render(source)?;
-    let kept = std::fs::read_to_string(copy_path()).unwrap_or_default();
+    let kept = std::fs::read_to_string(copy_path(root)).unwrap_or_default();
     Ok(fresh == kept)
 }
 

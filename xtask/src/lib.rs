@@ -13,6 +13,8 @@ pub mod bench;
 mod compare;
 pub mod facts;
 pub mod package;
+pub mod root;
+pub mod scaffold;
 pub mod upstream;
 
 /// Where the things that must agree live.
@@ -27,14 +29,15 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The paths of this repository.
-    pub fn repo() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask sits in the workspace")
-            .to_path_buf();
+    /// The paths of the checkout xtask stands in (see [`root::find`]).
+    pub fn repo() -> Result<Self, String> {
+        root::find().map(|root| Self::of(&root))
+    }
+
+    /// The paths of the checkout at `root`.
+    pub fn of(root: &Path) -> Self {
         Self {
-            spec: nexhealth_openapi::spec_path(),
+            spec: root.join("openapi").join("nexhealth.yaml"),
             generated: root.join("nexhealth-api").join("generated"),
             tests: root.join("tests"),
         }
@@ -65,6 +68,9 @@ impl fmt::Display for Failure {
             self.file.display(),
             self.place
         )?;
+        if let Some(section) = Section::of(self.check) {
+            writeln!(f, "  (checks that {})", section.meaning())?;
+        }
         for line in self.message.lines() {
             writeln!(f, "    {line}")?;
         }
@@ -88,19 +94,150 @@ pub fn generate(paths: &Paths) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
+/// The sections of `cargo xtask check`, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// 1: the spec is OpenAPI 3.0.x and fits what progenitor needs.
+    Spec,
+    /// 2: the checked-in generated files are what the spec produces now.
+    Drift,
+    /// 3: every example round-trips through the generated types.
+    Examples,
+    /// 4: the compiled types accept what the spec's schemas describe.
+    Types,
+    /// 5: every operation has a contract test that calls the client.
+    ContractTests,
+}
+
+impl Section {
+    /// Every section, in order.
+    pub const ALL: [Section; 5] = [
+        Section::Spec,
+        Section::Drift,
+        Section::Examples,
+        Section::Types,
+        Section::ContractTests,
+    ];
+
+    /// The label its failures carry (`[2 drift]`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Section::Spec => "1 spec",
+            Section::Drift => "2 drift",
+            Section::Examples => "3 examples",
+            Section::Types => "4 types",
+            Section::ContractTests => "5 contract tests",
+        }
+    }
+
+    /// What the section checks, and so what one of its problems is.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Section::Spec => "the spec is OpenAPI 3.0.x and fits what the generator needs",
+            Section::Drift => {
+                "nexhealth-api/generated/ holds what the spec produces now (a problem: one stale file)"
+            }
+            Section::Examples => {
+                "every example in the spec decodes into the generated type and encodes back unchanged (a problem: one example)"
+            }
+            Section::Types => {
+                "the compiled types accept what the spec's schemas describe (a problem: one schema)"
+            }
+            Section::ContractTests => {
+                "every operation has a test function in tests/tests that calls the client (a problem: one operation)"
+            }
+        }
+    }
+
+    fn of(label: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| s.label() == label)
+    }
+}
+
+/// What `check_sections` found, section by section.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The sections that ran, with their problem counts.
+    pub ran: Vec<(Section, usize)>,
+    /// Sections that could not run, with why.
+    pub skipped: Vec<(Section, String)>,
+    /// Every problem found.
+    pub failures: Vec<Failure>,
+}
+
+impl CheckReport {
+    /// One line per section: its label, its count and what the count means.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for (section, count) in &self.ran {
+            let status = match count {
+                0 => "ok".to_string(),
+                1 => "1 problem".to_string(),
+                n => format!("{n} problems"),
+            };
+            out.push_str(&format!(
+                "  {:<19} {status:<11} {}\n",
+                format!("[{}]", section.label()),
+                section.meaning()
+            ));
+        }
+        for (section, why) in &self.skipped {
+            out.push_str(&format!(
+                "  {:<19} NOT RUN     {why}\n",
+                format!("[{}]", section.label())
+            ));
+        }
+        out
+    }
+}
+
+/// Runs `sections` of the check.
+pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
+    let mut report = CheckReport {
+        ran: Vec::new(),
+        skipped: Vec::new(),
+        failures: Vec::new(),
+    };
+    let record = |section: Section, found: Vec<Failure>, report: &mut CheckReport| {
+        report.ran.push((section, found.len()));
+        report.failures.extend(found);
+    };
+    let spec_failures = check_spec(paths);
+    let spec_ok = spec_failures.is_empty();
+    if sections.contains(&Section::Spec) || !spec_ok {
+        record(Section::Spec, spec_failures, &mut report);
+    }
+    let spec = nexhealth_openapi::load_spec_value(&paths.spec).ok();
+    for &section in sections {
+        let found = match (section, &spec) {
+            (Section::Spec, _) => continue,
+            (Section::Drift, _) if !spec_ok => {
+                report
+                    .skipped
+                    .push((section, "the spec does not generate (see [1 spec])".into()));
+                continue;
+            }
+            (Section::Drift, _) => check_drift(paths),
+            (_, None) => {
+                report
+                    .skipped
+                    .push((section, "the spec cannot be read (see [1 spec])".into()));
+                continue;
+            }
+            (Section::Examples, Some(spec)) => check_examples(&paths.spec, spec),
+            (Section::Types, Some(spec)) => check_types(&paths.spec, spec),
+            (Section::ContractTests, Some(spec)) => {
+                check_contract_tests(&paths.spec, spec, &paths.tests)
+            }
+        };
+        record(section, found, &mut report);
+    }
+    report
+}
+
 /// Runs every check; an empty list means all is in sync.
 pub fn check(paths: &Paths) -> Vec<Failure> {
-    let mut failures = check_spec(paths);
-    let Ok(spec) = nexhealth_openapi::load_spec_value(&paths.spec) else {
-        return failures;
-    };
-    if failures.is_empty() {
-        failures.extend(check_drift(paths));
-    }
-    failures.extend(check_examples(&paths.spec, &spec));
-    failures.extend(check_types(&paths.spec, &spec));
-    failures.extend(check_contract_tests(&paths.spec, &spec, &paths.tests));
-    failures
+    check_sections(paths, &Section::ALL).failures
 }
 
 /// Check 1: the spec is OpenAPI 3.0.x and fits what progenitor needs.

@@ -1,193 +1,346 @@
-//! `cargo xtask generate` | `check` | `package-check` | `build-cost` | `bench-report`.
+//! `cargo xtask`: the maintainers' commands. `cargo xtask --help` lists them;
+//! `cargo xtask COMMAND --help` prints a command's usage and changes nothing.
+//!
+//! Exit codes: 0 done and in sync; 1 a check found problems (or `upstream`
+//! found differences); 2 the command could not run (bad usage, a missing or
+//! unreadable file, not inside a checkout).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 done, everything in sync; 1 problems found (each printed with the file, \
+the place and the fix); 2 the command could not run (usage, a missing file, not inside \
+a nexhealth-api checkout).
+
+xtask acts on the checkout that holds the current directory, found when it runs.";
+
+fn cli() -> Command {
+    let flag = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .action(ArgAction::SetTrue)
+            .help(help)
+    };
+    Command::new("xtask")
+        .bin_name("cargo xtask")
+        .about("Keeps nexhealth-api's spec, generated code, examples, types and tests in sync")
+        .after_help(EXIT_CODES)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("generate")
+                .about("Write nexhealth-api/generated/ from openapi/nexhealth.yaml")
+                .arg(flag(
+                    "check",
+                    "Write nothing: fail if the checked-in files differ from what the spec \
+                     produces (the drift part of `check`)",
+                ))
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("check")
+                .about(
+                    "Check the spec, the generated code, the examples, the compiled types and \
+                     the contract tests against each other",
+                )
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("new-operation")
+                .about(
+                    "Write the contract-test skeleton of an operation the spec already names \
+                     (tests/tests/operation_<name>.rs)",
+                )
+                .arg(
+                    Arg::new("operation_id")
+                        .required(true)
+                        .value_name("OPERATION_ID")
+                        .help("The spec's operationId, e.g. getLocationsIdAppointmentDescriptors"),
+                )
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("upstream")
+                .about(
+                    "Compare NexHealth's published OpenAPI file with our spec: what it says that \
+                     ours does not, and the operations we declare out of scope",
+                )
+                .arg(
+                    Arg::new("path")
+                        .required(true)
+                        .value_name("PATH")
+                        .help("A copy of NexHealth's OpenAPI file (JSON or YAML)"),
+                )
+                .arg(flag("json", "Print the findings as JSON"))
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("published-facts")
+                .about(
+                    "Write tests/data/nexhealth-published-facts.json, the facts-only copy of \
+                     NexHealth's file that the Prism suite serves",
+                )
+                .arg(Arg::new("path").value_name("PATH").help(
+                    "NexHealth's file (default: ../shared/reference/nexhealth-openapi-subset.json)",
+                ))
+                .arg(flag(
+                    "check",
+                    "Write nothing: fail if the kept copy is stale",
+                ))
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("package-check")
+                .about(
+                    "Package both crates, extract them outside the workspace, and build and run \
+                     consumers of them in five feature set-ups",
+                )
+                .arg(flag("allow-dirty", "Package uncommitted changes too"))
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("build-cost")
+                .about(
+                    "Clean builds with and without progenitor, and the rebuild after a spec edit",
+                )
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
+            Command::new("bench-report")
+                .about("Print BENCHMARKS.md from `cargo bench` results and build costs")
+                .after_help(EXIT_CODES),
+        )
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let paths = xtask::Paths::repo();
-    match args.first().map(String::as_str) {
-        Some("generate") => match xtask::generate(&paths) {
-            Ok(written) => {
-                for path in written {
-                    println!("wrote {}", path.display());
-                }
-                ExitCode::SUCCESS
+    let matches = match cli().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            // `--help` and `--version` are not errors; usage mistakes are.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let root = match xtask::root::find() {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (name, args) = matches.subcommand().expect("a subcommand is required");
+    match name {
+        "generate" if args.get_flag("check") => check(&root, true),
+        "generate" => generate(&root),
+        "check" => check(&root, false),
+        "new-operation" => new_operation(&root, args),
+        "upstream" => upstream(&root, args),
+        "published-facts" => published_facts(&root, args),
+        "package-check" => package_check(&root, args),
+        "build-cost" => build_cost(),
+        "bench-report" => bench_report(),
+        other => unreachable!("clap knows no subcommand {other}"),
+    }
+}
+
+fn generate(root: &Path) -> ExitCode {
+    match xtask::generate(&xtask::Paths::of(root)) {
+        Ok(written) => {
+            for path in written {
+                println!("wrote {}", path.display());
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("check") => {
-            let failures = xtask::check(&paths);
-            if failures.is_empty() {
-                println!("spec, generated code, examples, types and contract tests are in sync");
-                ExitCode::SUCCESS
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(root: &Path, drift_only: bool) -> ExitCode {
+    let paths = xtask::Paths::of(root);
+    println!("checking the checkout at {}", root.display());
+    let report = if drift_only {
+        xtask::check_sections(&paths, &[xtask::Section::Drift])
+    } else {
+        xtask::check_sections(&paths, &xtask::Section::ALL)
+    };
+    print!("{}", report.summary());
+    if report.failures.is_empty() {
+        println!("in sync");
+        ExitCode::SUCCESS
+    } else {
+        for failure in &report.failures {
+            eprintln!("\n{failure}");
+        }
+        eprintln!(
+            "\ncargo xtask {}: {} problem(s)",
+            if drift_only {
+                "generate --check"
             } else {
-                for failure in &failures {
-                    eprintln!("{failure}\n");
-                }
-                eprintln!("cargo xtask check: {} problem(s)", failures.len());
-                ExitCode::FAILURE
-            }
+                "check"
+            },
+            report.failures.len()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn new_operation(root: &Path, args: &ArgMatches) -> ExitCode {
+    let id = args.get_one::<String>("operation_id").expect("required");
+    match xtask::scaffold::new_operation(&xtask::Paths::of(root), id) {
+        Ok(written) => {
+            println!("wrote {}", written.display());
+            println!(
+                "next: fill in the test's expectations, add the operation to the `match`es the \
+                 build names, then `cargo xtask check` and `cargo test -p nexhealth-contract-tests`"
+            );
+            ExitCode::SUCCESS
         }
-        Some("package-check") => {
-            let mut options = xtask::package::Options::repo();
-            options.allow_dirty = args.iter().any(|a| a == "--allow-dirty");
-            match xtask::package::check(&options) {
-                Ok(report) => {
-                    for (name, files) in &report.packages {
-                        println!("packaged {name} ({files} files)");
-                    }
-                    for (setup, line) in &report.consumers {
-                        println!("consumer `{setup}`: {line}");
-                    }
-                    println!(
-                        "package-check: the packaged crates build and run in every set-up ({:.0} s)",
-                        report.elapsed.as_secs_f64()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    eprintln!(
-                        "cargo xtask package-check: the packaged crates would not work for a user"
-                    );
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some("published-facts") => {
-            let check_only = args.iter().any(|a| a == "--check");
-            let source = args
-                .iter()
-                .skip(1)
-                .find(|a| !a.starts_with("--"))
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(xtask::facts::default_source);
-            if !source.exists() {
-                if check_only {
-                    println!(
-                        "published-facts: {} is not here; the kept copy is not compared",
-                        source.display()
-                    );
-                    return ExitCode::SUCCESS;
-                }
-                eprintln!(
-                    "error: {} does not exist; pass the path of NexHealth's OpenAPI file",
-                    source.display()
-                );
-                return ExitCode::FAILURE;
-            }
-            let outcome = if check_only {
-                xtask::facts::is_current(&source).inspect(|&current| {
-                    if current {
-                        println!(
-                            "published-facts: {} is current",
-                            xtask::facts::copy_path().display()
-                        );
-                    }
-                })
-            } else {
-                xtask::facts::write(&source).map(|path| {
-                    println!("wrote {}", path.display());
-                    true
-                })
-            };
-            match outcome {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => {
-                    eprintln!(
-                        "error: {} is stale against {}\n  fix: run `cargo xtask published-facts` and commit the result",
-                        xtask::facts::copy_path().display(),
-                        source.display()
-                    );
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some("upstream") => {
-            let json = args.iter().any(|a| a == "--json");
-            let Some(path) = args.iter().skip(1).find(|a| !a.starts_with("--")) else {
-                eprintln!(
-                    "usage: cargo xtask upstream PATH [--json]   (PATH: a copy of NexHealth's OpenAPI file)"
-                );
-                return ExitCode::from(2);
-            };
-            let loaded = xtask::upstream::load(std::path::Path::new(path)).and_then(|theirs| {
-                let ours =
-                    nexhealth_openapi::load_spec_value(&paths.spec).map_err(|e| e.to_string())?;
-                Ok(xtask::upstream::compare(&theirs, &ours))
-            });
-            match loaded {
-                Ok(findings) => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&findings).expect("serializable")
-                        );
-                    } else {
-                        print!("{}", xtask::upstream::render(&findings));
-                    }
-                    if findings.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Some("build-cost") => match xtask::bench::build_cost() {
-            Ok(result) => {
-                println!("{result:#}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("bench-report") => match xtask::bench::report() {
-            Ok(md) => {
-                print!("{md}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => {
-            eprintln!(
-                "usage: cargo xtask generate      write nexhealth-api/generated/ from openapi/nexhealth.yaml"
-            );
-            eprintln!(
-                "       cargo xtask check         spec valid, generated code current, examples, types, contract tests"
-            );
-            eprintln!(
-                "       cargo xtask package-check [--allow-dirty]  package the crates, build and run consumers of them"
-            );
-            eprintln!(
-                "       cargo xtask published-facts [PATH] [--check]  facts-only copy of NexHealth's description for the Prism suite"
-            );
-            eprintln!(
-                "       cargo xtask upstream PATH [--json]  what NexHealth's published description says that our spec does not"
-            );
-            eprintln!(
-                "       cargo xtask build-cost    clean builds with and without progenitor, rebuild after a spec edit"
-            );
-            eprintln!(
-                "       cargo xtask bench-report  BENCHMARKS.md from `cargo bench` results and build costs"
-            );
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn upstream(root: &Path, args: &ArgMatches) -> ExitCode {
+    let path = Path::new(args.get_one::<String>("path").expect("required"));
+    let loaded = xtask::upstream::load(path).and_then(|theirs| {
+        let spec = root.join("openapi").join("nexhealth.yaml");
+        let ours = nexhealth_openapi::load_spec_value(&spec).map_err(|e| e.to_string())?;
+        Ok(xtask::upstream::compare(&theirs, &ours))
+    });
+    match loaded {
+        Ok(report) => {
+            if args.get_flag("json") {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializable")
+                );
+            } else {
+                print!("{}", xtask::upstream::render(&report));
+            }
+            if report.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn published_facts(root: &Path, args: &ArgMatches) -> ExitCode {
+    let check_only = args.get_flag("check");
+    let source = args
+        .get_one::<String>("path")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| xtask::facts::default_source(root));
+    if !source.exists() {
+        if check_only {
+            // Not an error where the shared reference is absent, but never silent.
+            println!(
+                "published-facts: SKIPPED: {} is not here, so {} was NOT compared with \
+                 NexHealth's file",
+                source.display(),
+                xtask::facts::copy_path(root).display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        eprintln!(
+            "error: {} does not exist; pass the path of NexHealth's OpenAPI file",
+            source.display()
+        );
+        return ExitCode::from(2);
+    }
+    let outcome = if check_only {
+        xtask::facts::is_current(root, &source).inspect(|&current| {
+            if current {
+                println!(
+                    "published-facts: {} is current",
+                    xtask::facts::copy_path(root).display()
+                );
+            }
+        })
+    } else {
+        xtask::facts::write(root, &source).map(|path| {
+            println!("wrote {}", path.display());
+            true
+        })
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!(
+                "error: {} is stale against {}\n  fix: run `cargo xtask published-facts` and commit the result",
+                xtask::facts::copy_path(root).display(),
+                source.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn package_check(root: &Path, args: &ArgMatches) -> ExitCode {
+    let mut options = xtask::package::Options::of(root);
+    options.allow_dirty = args.get_flag("allow-dirty");
+    match xtask::package::check(&options) {
+        Ok(report) => {
+            for (name, files) in &report.packages {
+                println!("packaged {name} ({files} files)");
+            }
+            for (setup, line) in &report.consumers {
+                println!("consumer `{setup}`: {line}");
+            }
+            println!(
+                "package-check: the packaged crates build and run in every set-up ({:.0} s)",
+                report.elapsed.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("cargo xtask package-check: the packaged crates would not work for a user");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_cost() -> ExitCode {
+    match xtask::bench::build_cost() {
+        Ok(result) => {
+            println!("{result:#}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_report() -> ExitCode {
+    match xtask::bench::report() {
+        Ok(md) => {
+            print!("{md}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -36,15 +36,16 @@ pub struct Options {
 }
 
 impl Options {
-    /// This repository, building in `target/package-check`.
-    pub fn repo() -> Self {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask sits in the workspace")
-            .to_path_buf();
+    /// The checkout xtask stands in, building in `target/package-check`.
+    pub fn repo() -> Result<Self, String> {
+        crate::root::find().map(|root| Self::of(&root))
+    }
+
+    /// The checkout at `workspace`, building in its `target/package-check`.
+    pub fn of(workspace: &Path) -> Self {
         Self {
             target_dir: workspace.join("target").join("package-check"),
-            workspace,
+            workspace: workspace.to_path_buf(),
             allow_dirty: false,
         }
     }

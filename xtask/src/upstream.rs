@@ -29,6 +29,52 @@ use serde_json::Value;
 /// The extension that marks a deliberate difference, with its reason.
 pub const MARK: &str = "x-upstream";
 
+/// The root extension of our spec that lists the operations NexHealth
+/// describes and we leave out, each `{operation: "GET /path", reason: "…"}`.
+pub const OUT_OF_SCOPE: &str = "x-out-of-scope";
+
+/// An operation NexHealth describes that our spec declares out of scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutOfScope {
+    /// `GET /locations/{id}/appointment_descriptors`, as declared.
+    pub operation: String,
+    /// Why we leave it out.
+    pub reason: String,
+}
+
+/// What `compare` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Differences to edit (exit 1 when any).
+    pub findings: Vec<Finding>,
+    /// Operations NexHealth describes here that we declare out of scope.
+    pub out_of_scope: Vec<OutOfScope>,
+}
+
+/// Our declared out-of-scope operations: `(method, path, reason, pointer)`.
+fn declared_out_of_scope(ours: &Value) -> Vec<(String, String, String, String)> {
+    ours.get(OUT_OF_SCOPE)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            let operation = entry.get("operation")?.as_str()?;
+            let (method, path) = operation.split_once(' ')?;
+            Some((
+                method.to_lowercase(),
+                path.trim().to_string(),
+                entry
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                format!("/{OUT_OF_SCOPE}/{i}"),
+            ))
+        })
+        .collect()
+}
+
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// What kind of difference a finding is, in the order a maintainer edits.
@@ -59,6 +105,8 @@ pub enum Kind {
     Enum,
     /// Something we declare that NexHealth does not describe, not marked.
     NotDescribed,
+    /// A declaration in `x-out-of-scope` that no longer matches.
+    OutOfScope,
 }
 
 /// One difference: where in each document, and what to change.
@@ -372,13 +420,51 @@ fn operations(doc: &Value) -> Vec<Operation<'_>> {
 }
 
 /// Compares NexHealth's description (`upstream`) with ours.
-pub fn compare(upstream: &Value, ours: &Value) -> Vec<Finding> {
+pub fn compare(upstream: &Value, ours: &Value) -> Report {
     let theirs_doc = Doc { root: upstream };
     let ours_doc = Doc { root: ours };
     let our_ops = operations(ours);
+    let their_ops = operations(upstream);
     let resources: BTreeSet<&str> = our_ops.iter().map(|o| first_segment(o.path)).collect();
+    let declared = declared_out_of_scope(ours);
     let mut findings = Vec::new();
-    for theirs in operations(upstream) {
+    let mut out_of_scope = Vec::new();
+    // A declaration must keep matching: an operation we also describe, or one
+    // NexHealth no longer describes where its resource is described (moved or
+    // removed), is a finding, never silently ignored.
+    let their_resources: BTreeSet<&str> = their_ops.iter().map(|o| first_segment(o.path)).collect();
+    for (method, path, _, pointer) in &declared {
+        let name = format!("{} {path}", method.to_uppercase());
+        if our_ops
+            .iter()
+            .any(|o| o.method == method && path_key(o.path) == path_key(path))
+        {
+            findings.push(Finding {
+                operation: name.clone(),
+                kind: Kind::OutOfScope,
+                upstream: String::new(),
+                ours: pointer.clone(),
+                change: format!(
+                    "{name} is declared out of scope but our spec describes it: remove it from `{OUT_OF_SCOPE}`"
+                ),
+            });
+        } else if their_resources.contains(first_segment(path))
+            && !their_ops
+                .iter()
+                .any(|o| o.method == method && path_key(o.path) == path_key(path))
+        {
+            findings.push(Finding {
+                operation: name.clone(),
+                kind: Kind::OutOfScope,
+                upstream: String::new(),
+                ours: pointer.clone(),
+                change: format!(
+                    "NexHealth no longer describes {name}, declared out of scope (moved or removed?): update or remove it in `{OUT_OF_SCOPE}`"
+                ),
+            });
+        }
+    }
+    for theirs in their_ops {
         if !resources.contains(first_segment(theirs.path)) {
             continue;
         }
@@ -387,13 +473,23 @@ pub fn compare(upstream: &Value, ours: &Value) -> Vec<Finding> {
             .iter()
             .find(|o| o.method == theirs.method && path_key(o.path) == path_key(theirs.path))
         else {
+            if let Some((_, _, reason, _)) = declared
+                .iter()
+                .find(|(m, p, ..)| m == theirs.method && path_key(p) == path_key(theirs.path))
+            {
+                out_of_scope.push(OutOfScope {
+                    operation: name,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
             findings.push(Finding {
                 operation: name,
                 kind: Kind::MissingOperation,
                 upstream: theirs.pointer.clone(),
                 ours: String::new(),
                 change: format!(
-                    "NexHealth describes {} {} ({}): add it to our spec, or leave it out of scope",
+                    "NexHealth describes {} {} ({}): add it to our spec, or declare it in `{OUT_OF_SCOPE}` with a reason",
                     theirs.method.to_uppercase(),
                     theirs.path,
                     theirs
@@ -447,7 +543,10 @@ pub fn compare(upstream: &Value, ours: &Value) -> Vec<Finding> {
                 b.ours.as_str(),
             ))
     });
-    findings
+    Report {
+        findings,
+        out_of_scope,
+    }
 }
 
 type Push<'p> = dyn FnMut(Kind, String, String, String) + 'p;
@@ -582,7 +681,7 @@ fn compare_body(
                 &our_shape,
                 Direction::Request,
                 Kind::MissingRequestField,
-                &op,
+                (ours_doc, &op),
                 push,
             );
         }
@@ -651,7 +750,7 @@ fn compare_responses(
             &our_shape,
             Direction::Response,
             Kind::MissingResponseField,
-            &osp,
+            (ours_doc, &osp),
             push,
         );
     }
@@ -706,7 +805,7 @@ fn compare_shapes(
     ours: &Shape,
     direction: Direction,
     missing: Kind,
-    our_root: &str,
+    (ours_doc, our_root): (&Doc<'_>, &str),
     push: &mut Push<'_>,
 ) {
     let mut reported_missing: Vec<&str> = Vec::new();
@@ -723,11 +822,16 @@ fn compare_shapes(
                     continue;
                 }
                 reported_missing.push(path);
+                let owner = owner_schema(ours_doc, ours, path, our_root);
+                let name = path.rsplit(['.', '[']).next().unwrap_or(path);
                 push(
                     missing,
                     field.pointer.clone(),
-                    our_root.to_string(),
-                    format!("add `{path}` to the {what}{}", describe(field)),
+                    format!("{owner}/properties"),
+                    format!(
+                        "add `{name}` to the properties of {owner} (`{path}` of the {what}){}",
+                        describe(field)
+                    ),
                 );
             }
             Some(our_field) => {
@@ -764,6 +868,52 @@ fn compare_shapes(
             ),
         );
     }
+}
+
+/// The schema to edit for a field missing at `path`: the object that holds
+/// its parent, followed through `$ref`s and one-member `allOf`/`oneOf`/`anyOf`
+/// (an "or null" wrapper) to the component schema where its properties are
+/// written, so that one edit serves every operation that uses it.
+fn owner_schema(doc: &Doc<'_>, ours: &Shape, path: &str, root: &str) -> String {
+    let parent = path.rfind('.').map_or("", |i| &path[..i]);
+    let start = if parent.is_empty() {
+        root.to_string()
+    } else {
+        ours.get(parent)
+            .map_or_else(|| root.to_string(), |f| f.pointer.clone())
+    };
+    let Some(mut value) = doc.root.pointer(&start) else {
+        return start;
+    };
+    let mut pointer = start;
+    for _ in 0..8 {
+        let (resolved, at) = doc.resolve(value, pointer.clone());
+        value = resolved;
+        pointer = at;
+        if value.get("properties").is_some() {
+            break;
+        }
+        let single = ["allOf", "oneOf", "anyOf"].iter().find_map(|key| {
+            let members = value.get(*key)?.as_array()?;
+            let non_null: Vec<(usize, &Value)> = members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| !admits_only_null(m))
+                .collect();
+            match non_null.as_slice() {
+                [(i, member)] => Some((format!("{pointer}/{key}/{i}"), *member)),
+                _ => None,
+            }
+        });
+        match single {
+            Some((at, member)) => {
+                pointer = at;
+                value = member;
+            }
+            None => break,
+        }
+    }
+    pointer
 }
 
 /// Whether every type in `narrow` is accepted by `wide` (integer fits number).
@@ -911,23 +1061,39 @@ fn join(types: &BTreeSet<String>) -> String {
     }
 }
 
-/// The findings as text, grouped by operation.
-pub fn render(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        return "upstream: nothing NexHealth describes differs from our spec (deliberate differences are marked with x-upstream)\n".into();
-    }
+/// The report as text: the findings grouped by operation, then the
+/// operations declared out of scope.
+pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let mut current = "";
-    for finding in findings {
+    for finding in &report.findings {
         if finding.operation != current {
             current = &finding.operation;
             out.push_str(&format!("\n{current}\n"));
         }
         out.push_str(&finding.to_string());
     }
-    out.push_str(&format!(
-        "\nupstream: {} difference(s) to edit\n",
-        findings.len()
-    ));
+    if !report.out_of_scope.is_empty() {
+        out.push_str(&format!(
+            "\nout of scope ({}), declared in `{OUT_OF_SCOPE}`:\n",
+            report.out_of_scope.len()
+        ));
+        for entry in &report.out_of_scope {
+            out.push_str(&format!("  {}: {}\n", entry.operation, entry.reason));
+        }
+    }
+    if report.findings.is_empty() {
+        out.push_str(&format!(
+            "upstream: nothing NexHealth describes differs from our spec (deliberate differences \
+             are marked with {MARK}); out of scope ({})\n",
+            report.out_of_scope.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "\nupstream: {} difference(s) to edit; out of scope ({})\n",
+            report.findings.len(),
+            report.out_of_scope.len()
+        ));
+    }
     out
 }

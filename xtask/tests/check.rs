@@ -26,7 +26,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 impl Copy {
     fn new() -> Self {
-        let repo = Paths::repo();
+        let repo = Paths::repo().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths {
             spec: dir.path().join("nexhealth.yaml"),
@@ -94,7 +94,7 @@ const LOCATION: &str = "/paths/~1locations~1{id}/get";
 
 #[test]
 fn the_repository_is_in_sync() {
-    let failures = xtask::check(&Paths::repo());
+    let failures = xtask::check(&Paths::repo().unwrap());
     assert!(
         failures.is_empty(),
         "{}",

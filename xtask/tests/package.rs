@@ -32,7 +32,7 @@ fn copy_of_the_workspace(repo: &Path, to: &Path) {
 
 #[test]
 fn only_the_crates_meant_for_users_are_published() {
-    let repo = Options::repo().workspace;
+    let repo = Options::repo().unwrap().workspace;
     let mut names: Vec<String> = package::publishable(&repo)
         .unwrap()
         .into_iter()
@@ -44,7 +44,7 @@ fn only_the_crates_meant_for_users_are_published() {
 
 #[test]
 fn a_package_missing_the_spec_fails_the_check() {
-    let repo = Options::repo();
+    let repo = Options::repo().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     copy_of_the_workspace(&repo.workspace, scratch.path());
     let manifest = scratch.path().join("openapi").join("Cargo.toml");

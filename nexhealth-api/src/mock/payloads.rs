@@ -49,6 +49,8 @@ use serde::de::DeserializeOwned;
 use crate::api::operations::EXAMPLES;
 use crate::generated::types;
 
+pub use super::generated_httpmock::examples;
+
 /// The example JSON for `operation` (spec id, e.g. `"getLocations"`) and
 /// `status` (0 for the request body), exactly as the spec writes it; `None`
 /// when the spec has no such example. Use it to send a body byte for byte,

@@ -1,0 +1,168 @@
+//! `cargo xtask new-operation OPERATION_ID`: once the spec names an operation,
+//! writes its contract-test skeleton in the suite's style
+//! (`tests/tests/operation_<name>.rs`). The typed example accessors
+//! (`mock::payloads::examples::<name>_<status>()`) and the `OperationId`
+//! variant are generated from the spec with the client, so nothing else is
+//! written by hand; the build of the tests names every `match` that must learn
+//! the new variant.
+
+use std::path::PathBuf;
+
+use nexhealth_openapi::lint::{self, deref};
+use serde_json::Value;
+
+use crate::Paths;
+
+/// The method name of a `Then` answer for `status`, as the generated helpers
+/// spell it.
+fn answer_method(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "ok",
+        201 => "created",
+        202 => "accepted",
+        204 => "no_content",
+        _ => return None,
+    })
+}
+
+/// A value of the parameter's type for the skeleton: its example, else a
+/// placeholder of its type.
+fn example_value(spec: &Value, parameter: &Value) -> String {
+    let schema = parameter
+        .get("schema")
+        .and_then(|s| deref(spec, s))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let example = parameter
+        .get("example")
+        .or_else(|| schema.get("example"))
+        .cloned();
+    match (schema.get("type").and_then(Value::as_str), example) {
+        (Some("integer"), Some(Value::Number(n))) => n.to_string(),
+        (Some("integer"), _) => "1".into(),
+        (Some("boolean"), Some(Value::Bool(b))) => b.to_string(),
+        (Some("boolean"), _) => "true".into(),
+        (_, Some(Value::String(s))) => format!("{s:?}"),
+        _ => "\"example\"".into(),
+    }
+}
+
+/// Writes the skeleton of `operation_id`'s contract test; returns its path.
+pub fn new_operation(paths: &Paths, operation_id: &str) -> Result<PathBuf, String> {
+    let spec = nexhealth_openapi::load_spec_value(&paths.spec).map_err(|e| e.to_string())?;
+    let operations = lint::operations(&spec);
+    let Some((pointer, method, path, op)) = operations
+        .iter()
+        .find(|(.., op)| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+    else {
+        let known: Vec<&str> = operations
+            .iter()
+            .filter_map(|(.., op)| op.get("operationId").and_then(Value::as_str))
+            .collect();
+        return Err(format!(
+            "{} names no operation `{operation_id}`: add it to the spec first (the operationId \
+             is NexHealth's). Known: {}",
+            paths.spec.display(),
+            known.join(", ")
+        ));
+    };
+    let name = nexhealth_openapi::method_name(operation_id);
+    let file = paths
+        .tests
+        .join("tests")
+        .join(format!("operation_{name}.rs"));
+    if file.exists() {
+        return Err(format!(
+            "{} exists already; nothing written",
+            file.display()
+        ));
+    }
+    let mut setters = String::new();
+    for parameter in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| deref(&spec, p))
+    {
+        let place = parameter.get("in").and_then(Value::as_str);
+        let required = parameter.get("required").and_then(Value::as_bool) == Some(true);
+        let Some(param) = parameter.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if (place == Some("path") || (place == Some("query") && required))
+            && !param.eq_ignore_ascii_case("Nex-Api-Version")
+        {
+            setters.push_str(&format!(
+                "\n        .{}({})",
+                nexhealth_openapi::method_name(param).replace(['[', ']'], ""),
+                example_value(&spec, parameter)
+            ));
+        }
+    }
+    if op
+        .pointer("/requestBody")
+        .and_then(|b| deref(&spec, b))
+        .and_then(|b| b.pointer("/content/application~1json/example"))
+        .is_some()
+    {
+        setters.push_str(&format!(
+            "\n        .body(payloads::examples::{name}_request())"
+        ));
+    }
+    let success = op
+        .get("responses")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(status, response)| Some((status.parse::<u16>().ok()?, response)))
+        .find(|(status, _)| (200..300).contains(status))
+        .ok_or_else(|| format!("{pointer}: no 2xx response"))?;
+    let (status, response) = success;
+    let method_name = answer_method(status)
+        .ok_or_else(|| format!("{pointer}: no answer helper for status {status}"))?;
+    let has_example = deref(&spec, response)
+        .and_then(|r| r.pointer("/content/application~1json/example"))
+        .is_some();
+    let answer = if status == 204 {
+        format!("then.{method_name}();")
+    } else if has_example {
+        format!("then.{method_name}(&payloads::examples::{name}_{status}());")
+    } else {
+        return Err(format!(
+            "{pointer}/responses/{status}: give the answer an example first (the skeleton answers \
+             with it), then run this again"
+        ));
+    };
+    let method_upper = method.to_uppercase();
+    let text = format!(
+        r#"//! Contract test of `{method_upper} {path}` (`{operation_id}`), started by
+//! `cargo xtask new-operation {operation_id}`: the client sends the documented
+//! request and decodes the spec's example answer. Add what a service relies on.
+
+use nexhealth_api::mock::{{MockServerExt, payloads}};
+use nexhealth_contract_tests::Harness;
+
+#[tokio::test]
+async fn {name}_sends_the_documented_request_and_decodes_the_answer() {{
+    let h = Harness::start().await;
+    h.auth();
+    let mock = h.server.{name}(|_when, then| {{
+        {answer}
+    }});
+    let (client, fallback) = h.client();
+    let answer = client
+        .{name}(){setters}
+        .await
+        .expect("the spec's example answer decodes");
+    mock.assert();
+    fallback.assert_calls(0);
+    // The answer's fields a service relies on: assert them here.
+    let _ = answer;
+}}
+"#
+    );
+    std::fs::create_dir_all(file.parent().expect("has a parent")).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(file)
+}
