@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use httpmock::{Mock, MockServer};
 use nexhealth_api::Client;
 use nexhealth_api::mock::{MockServerExt, fallback};
+use nexhealth_api::operations::OperationId;
 use nexhealth_api::types::{AuthToken, AuthenticateResponse, Messages};
 
 /// The API key every test uses.
@@ -101,39 +102,40 @@ impl Harness {
     }
 }
 
-/// Calls the operation with spec id `operation` with the spec's example
-/// arguments, keeping only whether it succeeded. Lets a test walk every
-/// operation of the spec.
-pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api::Error> {
+/// Calls `operation` with the spec's example arguments, keeping only whether
+/// it succeeded. Lets a test walk every operation of the spec. The `match` is
+/// exhaustive over the generated [`OperationId`]: when the spec gains an
+/// operation, this stops compiling until it learns to call it.
+pub async fn call(client: &Client, operation: OperationId) -> Result<(), nexhealth_api::Error> {
     use nexhealth_api::mock::payloads;
     match operation {
-        "postAuthenticates" => client.post_authenticates().await.map(drop),
-        "getInstitutions" => client.get_institutions().await.map(drop),
-        "getInstitutionsId" => client.get_institutions_id().id(1).await.map(drop),
-        "getLocations" => client
+        OperationId::PostAuthenticates => client.post_authenticates().await.map(drop),
+        OperationId::GetInstitutions => client.get_institutions().await.map(drop),
+        OperationId::GetInstitutionsId => client.get_institutions_id().id(1).await.map(drop),
+        OperationId::GetLocations => client
             .get_locations()
             .subdomain("example-subdomain")
             .await
             .map(drop),
-        "getLocationsId" => client.get_locations_id().id(7).await.map(drop),
-        "getSyncStatus" => client
+        OperationId::GetLocationsId => client.get_locations_id().id(7).await.map(drop),
+        OperationId::GetSyncStatus => client
             .get_sync_status()
             .subdomain("example-subdomain")
             .await
             .map(drop),
-        "getOnboardings" => client.get_onboardings().await.map(drop),
-        "postOnboardings" => client
+        OperationId::GetOnboardings => client.get_onboardings().await.map(drop),
+        OperationId::PostOnboardings => client
             .post_onboardings()
             .body(payloads::onboarding_request())
             .await
             .map(drop),
-        "getOnboardingsHashid" => client
+        OperationId::GetOnboardingsHashid => client
             .get_onboardings_hashid()
             .hashid("y2wxl82zldm4")
             .await
             .map(drop),
-        "getWebhookEndpoints" => client.get_webhook_endpoints().await.map(drop),
-        "postWebhookEndpoints" => client
+        OperationId::GetWebhookEndpoints => client.get_webhook_endpoints().await.map(drop),
+        OperationId::PostWebhookEndpoints => client
             .post_webhook_endpoints()
             .body(
                 payloads::decode::<nexhealth_api::types::WebhookEndpointCreateRequest>(
@@ -144,7 +146,7 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
             )
             .await
             .map(drop),
-        "patchWebhookEndpointsId" => client
+        OperationId::PatchWebhookEndpointsId => client
             .patch_webhook_endpoints_id()
             .id(1)
             .body(nexhealth_api::types::WebhookEndpointUpdateRequest {
@@ -153,13 +155,15 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
             })
             .await
             .map(drop),
-        "deleteWebhookEndpointsId" => client.delete_webhook_endpoints_id().id(1).await.map(drop),
-        "getWebhookEndpointsIdWebhookSubscriptions" => client
+        OperationId::DeleteWebhookEndpointsId => {
+            client.delete_webhook_endpoints_id().id(1).await.map(drop)
+        }
+        OperationId::GetWebhookEndpointsIdWebhookSubscriptions => client
             .get_webhook_endpoints_id_webhook_subscriptions()
             .id(1)
             .await
             .map(drop),
-        "postWebhookEndpointsIdWebhookSubscriptions" => client
+        OperationId::PostWebhookEndpointsIdWebhookSubscriptions => client
             .post_webhook_endpoints_id_webhook_subscriptions()
             .id(1)
             .subdomain("example-subdomain")
@@ -172,7 +176,7 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
             )
             .await
             .map(drop),
-        "patchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId" => client
+        OperationId::PatchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId => client
             .patch_webhook_endpoints_id_webhook_subscriptions_subscription_id()
             .id(1)
             .subscription_id(5)
@@ -183,13 +187,12 @@ pub async fn call(client: &Client, operation: &str) -> Result<(), nexhealth_api:
             })
             .await
             .map(drop),
-        "deleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId" => client
+        OperationId::DeleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId => client
             .delete_webhook_endpoints_id_webhook_subscriptions_subscription_id()
             .id(1)
             .subscription_id(5)
             .await
             .map(drop),
-        other => panic!("the contract suite does not know operation {other}: add it to `call`"),
     }
 }
 
@@ -216,3 +219,8 @@ impl std::io::Write for Capture {
 
 pub mod faults;
 pub mod prism;
+
+/// The generated [`OperationId`] of an operation's facts.
+pub fn operation_id(op: &nexhealth_api::operations::Operation) -> OperationId {
+    OperationId::from_id(op.id).unwrap_or_else(|| panic!("{} is not in the registry", op.id))
+}

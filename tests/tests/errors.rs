@@ -6,7 +6,7 @@ use httpmock::Method::GET;
 use nexhealth_api::mock::payloads;
 use nexhealth_api::operations::OPERATIONS;
 use nexhealth_api::{Client, Error};
-use nexhealth_contract_tests::{API_KEY, Harness, call};
+use nexhealth_contract_tests::{API_KEY, Harness, call, operation_id};
 
 fn class(error: &Error) -> &'static str {
     match error {
@@ -54,7 +54,7 @@ async fn every_documented_error_status_of_every_operation_maps_to_its_class() {
             });
             // The mapping is tested, not the pause a 429 sets (1 s each).
             let (client, fallback) = h.client_with(|b| b.no_rate_limit());
-            let error = call(&client, op.id).await.unwrap_err();
+            let error = call(&client, operation_id(op)).await.unwrap_err();
             assert_eq!(
                 class(&error),
                 expected_class(status),

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use nexhealth_api::operations::OperationId;
 use nexhealth_api::operations::{EXAMPLES, OPERATIONS};
 use nexhealth_api::{Client, Error, RetryPolicy};
 use nexhealth_contract_tests::faults::{FaultServer, Reply};
@@ -63,7 +64,10 @@ impl Rig {
     fn answer(&self, operation: &str, status: u16, body: Vec<u8>) -> Result<(), Error> {
         let auth = operation == "postAuthenticates";
         *self.body.lock().unwrap() = (status, body, auth);
-        let direct = self.runtime.block_on(call(&self.client, operation));
+        let direct = self.runtime.block_on(call(
+            &self.client,
+            OperationId::from_id(operation).expect("a spec operation"),
+        ));
         if auth {
             let fresh = fresh_client(&self.server, &self.http);
             let first_call = self.runtime.block_on(std::future::IntoFuture::into_future(

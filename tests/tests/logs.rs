@@ -1,8 +1,9 @@
 //! Captures every log line at TRACE level, from every crate, during a run of
 //! every operation, and finds neither the key, the token, nor query values.
 
-use httpmock::Method::{GET, POST};
+use httpmock::Method::GET;
 use nexhealth_api::mock::payloads;
+use nexhealth_api::operations::OperationId;
 use nexhealth_contract_tests::{API_KEY, Capture, Harness, call};
 
 const SECRET_SUBDOMAIN: &str = "subdomain-q7x";
@@ -23,85 +24,42 @@ async fn trace_logs_hold_no_key_token_or_query_value() {
 
     let h = Harness::start().await;
     h.auth();
-    for (method, path, body) in [
-        (
-            GET,
-            "/institutions",
-            serde_json::to_value(payloads::institutions()).unwrap(),
-        ),
-        (
-            GET,
-            "/institutions/1",
-            serde_json::to_value(payloads::institution()).unwrap(),
-        ),
-        (
-            GET,
-            "/locations",
-            serde_json::to_value(payloads::locations()).unwrap(),
-        ),
-        (
-            GET,
-            "/locations/7",
-            serde_json::to_value(payloads::location()).unwrap(),
-        ),
-        (
-            GET,
-            "/sync_status",
-            serde_json::to_value(payloads::sync_status()).unwrap(),
-        ),
-        (
-            GET,
-            "/onboardings",
-            serde_json::to_value(payloads::onboardings()).unwrap(),
-        ),
-        (
-            POST,
-            "/onboardings",
-            serde_json::to_value(payloads::onboarding_created()).unwrap(),
-        ),
-        (
-            GET,
-            "/onboardings/y2wxl82zldm4",
-            serde_json::to_value(payloads::onboarding()).unwrap(),
-        ),
-    ] {
-        let status = if matches!(method, POST) { 201 } else { 200 };
-        h.server.mock(|when, then| {
-            when.method(method).path(path);
-            then.status(status).json_body(body);
-        });
-    }
-    // The webhook operations, answered with the spec's examples (which carry a secret_key).
-    for op in nexhealth_api::operations::OPERATIONS
-        .iter()
-        .filter(|op| op.path.starts_with("/webhook_endpoints"))
-    {
-        let path = op
-            .path
-            .replace("{id}", "1")
-            .replace("{subscription_id}", "5");
-        let body = payloads::json(op.id, op.success_status);
-        h.server.mock(|when, then| {
-            when.method(op.method).path(path.as_str());
-            match body {
-                Some(body) => {
-                    then.status(op.success_status)
-                        .header("content-type", "application/json")
-                        .body(body);
-                }
-                None => {
-                    then.status(op.success_status);
-                }
-            }
-        });
-    }
+    // First: httpmock answers with the first mock that matches.
     h.server.mock(|when, then| {
         when.method(GET).path("/locations/8");
         then.status(403).json_body_obj(&payloads::error(403));
     });
+    // Every operation of the registry answered with its documented success
+    // and the spec's example (the webhook answers carry a secret_key).
+    for op in OperationId::ALL {
+        let facts = op.operation();
+        let body = payloads::json(op.id(), facts.success_status);
+        let pattern = facts.path_pattern();
+        h.server.mock(|when, then| {
+            when.method(facts.method).path_matches(pattern.as_str());
+            match body {
+                Some(body) => {
+                    then.status(facts.success_status)
+                        .header("content-type", "application/json")
+                        .body(body);
+                }
+                None => {
+                    then.status(facts.success_status);
+                }
+            }
+        });
+    }
     let (client, fallback) = h.client();
-    for op in nexhealth_api::operations::OPERATIONS {
-        let _ = call(&client, op.id).await;
+    for op in OperationId::ALL {
+        if let Err(error) = call(&client, op).await {
+            let facts = op.operation();
+            panic!(
+                "{} {} ({}) got no mocked answer: {error}",
+                facts.method,
+                facts.path,
+                op.id()
+            );
+        }
     }
     // Query values that must not be logged.
     client

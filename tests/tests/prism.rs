@@ -14,9 +14,10 @@
 //! its prose removed (`cargo xtask published-facts` refreshes it).
 
 use futures::TryStreamExt;
+use nexhealth_api::operations::OperationId;
 use nexhealth_api::types::{OnboardingCreateRequest, OnboardingStatusFilter, SyncState};
 use nexhealth_api::{Error, OnboardingQuery};
-use nexhealth_contract_tests::prism::Prism;
+use nexhealth_contract_tests::prism::{Prism, not_walked};
 
 /// Rounds of every operation against generated answers.
 const DYNAMIC_ROUNDS: usize = 5;
@@ -33,71 +34,99 @@ fn ok<T>(prism: &Prism, operation: &str, result: Result<T, Error>) -> T {
     }
 }
 
-/// Every operation, with every parameter the SDK can send, once.
+/// Every operation, with every parameter the SDK can send, once. The `match`
+/// is exhaustive over the generated registry: a new operation does not compile
+/// here until it is walked or declared in `not_walked` with a reason.
 async fn every_operation(prism: &Prism) {
     let client = prism.client();
-
-    let institutions = ok(prism, "getInstitutions", client.get_institutions().await);
-    let institution_id = institutions.first().map_or(1, |i| i.id);
-    ok(
-        prism,
-        "getInstitutionsId",
-        client.get_institutions_id().id(institution_id).await,
-    );
-    ok(
-        prism,
-        "getLocations",
-        client
-            .get_locations()
-            .subdomain("example-subdomain")
-            .inactive(false)
-            .foreign_id("F-1")
-            .filter_by_subscription_feature(nexhealth_api::types::SubscriptionFeature::Messaging)
-            .await,
-    );
-    ok(
-        prism,
-        "getLocationsId",
-        client.get_locations_id().id(7).await,
-    );
-    ok(
-        prism,
-        "getSyncStatus",
-        client
-            .get_sync_status()
-            .subdomain("example-subdomain")
-            .read_status(SyncState::Green)
-            .write_status(SyncState::Red)
-            .location_ids(vec![7, 8])
-            .await,
-    );
-    ok(
-        prism,
-        "getOnboardings",
-        client
-            .get_onboardings()
-            .subdomain("example-subdomain")
-            .status(OnboardingStatusFilter::InProgress)
-            .per_page(10u32)
-            .sort("-created_at")
-            .end_cursor("AAAA")
-            .await,
-    );
-    // The cursor walk: its first page (generated answers may offer a next
-    // cursor forever).
-    let mut stream = std::pin::pin!(client.onboardings_stream(OnboardingQuery::default()));
-    ok(prism, "getOnboardings (stream)", stream.try_next().await);
-    ok(
-        prism,
-        "getOnboardingsHashid",
-        client.get_onboardings_hashid().hashid("y2wxl82zldm4").await,
-    );
-    let request: OnboardingCreateRequest = nexhealth_api::mock::payloads::onboarding_request();
-    ok(
-        prism,
-        "postOnboardings",
-        client.post_onboardings().body(request).await,
-    );
+    for op in OperationId::ALL {
+        if not_walked(op).is_some() {
+            continue;
+        }
+        let name = op.id();
+        match op {
+            // The client exchanges its key for a token before its first call.
+            OperationId::PostAuthenticates => {}
+            OperationId::GetInstitutions => {
+                ok(prism, name, client.get_institutions().await);
+            }
+            OperationId::GetInstitutionsId => {
+                ok(prism, name, client.get_institutions_id().id(1).await);
+            }
+            OperationId::GetLocations => {
+                ok(
+                    prism,
+                    name,
+                    client
+                        .get_locations()
+                        .subdomain("example-subdomain")
+                        .inactive(false)
+                        .foreign_id("F-1")
+                        .filter_by_subscription_feature(
+                            nexhealth_api::types::SubscriptionFeature::Messaging,
+                        )
+                        .await,
+                );
+            }
+            OperationId::GetLocationsId => {
+                ok(prism, name, client.get_locations_id().id(7).await);
+            }
+            OperationId::GetSyncStatus => {
+                ok(
+                    prism,
+                    name,
+                    client
+                        .get_sync_status()
+                        .subdomain("example-subdomain")
+                        .read_status(SyncState::Green)
+                        .write_status(SyncState::Red)
+                        .location_ids(vec![7, 8])
+                        .await,
+                );
+            }
+            OperationId::GetOnboardings => {
+                ok(
+                    prism,
+                    name,
+                    client
+                        .get_onboardings()
+                        .subdomain("example-subdomain")
+                        .status(OnboardingStatusFilter::InProgress)
+                        .per_page(10u32)
+                        .sort("-created_at")
+                        .end_cursor("AAAA")
+                        .await,
+                );
+                // The cursor walk: its first page (generated answers may offer
+                // a next cursor forever).
+                let mut stream =
+                    std::pin::pin!(client.onboardings_stream(OnboardingQuery::default()));
+                ok(prism, "getOnboardings (stream)", stream.try_next().await);
+            }
+            OperationId::GetOnboardingsHashid => {
+                ok(
+                    prism,
+                    name,
+                    client.get_onboardings_hashid().hashid("y2wxl82zldm4").await,
+                );
+            }
+            OperationId::PostOnboardings => {
+                let request: OnboardingCreateRequest =
+                    nexhealth_api::mock::payloads::onboarding_request();
+                ok(prism, name, client.post_onboardings().body(request).await);
+            }
+            OperationId::GetWebhookEndpoints
+            | OperationId::PostWebhookEndpoints
+            | OperationId::PatchWebhookEndpointsId
+            | OperationId::DeleteWebhookEndpointsId
+            | OperationId::GetWebhookEndpointsIdWebhookSubscriptions
+            | OperationId::PostWebhookEndpointsIdWebhookSubscriptions
+            | OperationId::PatchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId
+            | OperationId::DeleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId => {
+                unreachable!("{name} is declared in not_walked")
+            }
+        }
+    }
     // The token exchange ran first, once, as part of the first call.
     assert_eq!(client.session().authentications(), 1);
 }

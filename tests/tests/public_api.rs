@@ -4,7 +4,12 @@
 use std::time::Duration;
 
 use nexhealth_api::mock::{MockServerExt, StandIn, payloads};
-use nexhealth_api::types::{Institution, InstitutionLocations, Location, Onboarding, SyncStatus};
+use nexhealth_api::operations::OperationId;
+use nexhealth_api::types::{
+    AuthToken, Institution, InstitutionLocations, Location, Onboarding, SyncStatus,
+    WebhookEndpoint, WebhookEndpointUpdateRequest, WebhookSubscription,
+    WebhookSubscriptionUpdateRequest,
+};
 use nexhealth_api::{Client, Error, OnboardingQuery, Response};
 use nexhealth_contract_tests::Harness;
 
@@ -12,7 +17,9 @@ use nexhealth_contract_tests::Harness;
 const GENERATED: &str = include_str!("../../nexhealth-api/generated/generated_client.rs");
 
 /// Every operation awaited as its documentation shows answers our types: the
-/// annotations below do not compile if an operation answers anything else.
+/// annotations below do not compile if an operation answers anything else,
+/// and the `match` over the generated registry does not compile when the spec
+/// gains an operation this test has not learned.
 #[tokio::test]
 async fn the_documented_call_path_answers_our_types_for_every_operation() {
     let stand_in = StandIn::start().await;
@@ -20,40 +27,135 @@ async fn the_documented_call_path_answers_our_types_for_every_operation() {
         .base_url(stand_in.base_url())
         .build()
         .unwrap();
-
-    let institutions: Result<Response<Vec<Institution>>, Error> = client.get_institutions().await;
-    assert_eq!(institutions.unwrap()[0].id, 1);
-    let institution: Result<Response<Institution>, Error> =
-        client.get_institutions_id().id(1).await;
-    assert_eq!(institution.unwrap().id, 1);
-    let locations: Result<Response<Vec<InstitutionLocations>>, Error> =
-        client.get_locations().subdomain("example-subdomain").await;
-    assert_eq!(locations.unwrap()[0].locations.len(), 2);
-    let location: Result<Response<Location>, Error> = client.get_locations_id().id(7).await;
-    assert_eq!(location.unwrap().id, 7);
-    let syncs: Result<Response<Vec<SyncStatus>>, Error> = client.get_sync_status().await;
-    assert_eq!(syncs.unwrap().len(), 2);
-    let onboardings: Result<Response<Vec<Onboarding>>, Error> = client.get_onboardings().await;
-    assert!(!onboardings.unwrap().is_empty());
-    let onboarding: Result<Response<Onboarding>, Error> =
-        client.get_onboardings_hashid().hashid("abc").await;
-    assert!(onboarding.is_ok());
-    let created: Result<Response<Onboarding>, Error> = client
-        .post_onboardings()
-        .body(payloads::onboarding_request())
-        .await;
-    assert!(created.is_ok());
-    let stream_first = {
-        use futures::TryStreamExt;
-        let mut stream = std::pin::pin!(client.onboardings_stream(OnboardingQuery::default()));
-        stream.try_next().await
-    };
-    assert!(stream_first.unwrap().is_some());
-    // The token exchange is an operation too; the client runs it for us and
-    // its answer type is ours as well.
-    let token: Result<Response<nexhealth_api::types::AuthToken>, Error> =
-        client.post_authenticates().await;
-    assert!(!token.unwrap().token.is_empty());
+    let mut walked = 0;
+    for op in OperationId::ALL {
+        match op {
+            OperationId::PostAuthenticates => {
+                // The client runs it for us; its answer type is ours as well.
+                let token: Result<Response<AuthToken>, Error> = client.post_authenticates().await;
+                assert!(!token.unwrap().token.is_empty());
+            }
+            OperationId::GetInstitutions => {
+                let institutions: Result<Response<Vec<Institution>>, Error> =
+                    client.get_institutions().await;
+                assert_eq!(institutions.unwrap()[0].id, 1);
+            }
+            OperationId::GetInstitutionsId => {
+                let institution: Result<Response<Institution>, Error> =
+                    client.get_institutions_id().id(1).await;
+                assert_eq!(institution.unwrap().id, 1);
+            }
+            OperationId::GetLocations => {
+                let locations: Result<Response<Vec<InstitutionLocations>>, Error> =
+                    client.get_locations().subdomain("example-subdomain").await;
+                assert_eq!(locations.unwrap()[0].locations.len(), 2);
+            }
+            OperationId::GetLocationsId => {
+                let location: Result<Response<Location>, Error> =
+                    client.get_locations_id().id(7).await;
+                assert_eq!(location.unwrap().id, 7);
+            }
+            OperationId::GetSyncStatus => {
+                let syncs: Result<Response<Vec<SyncStatus>>, Error> =
+                    client.get_sync_status().await;
+                assert_eq!(syncs.unwrap().len(), 2);
+            }
+            OperationId::GetOnboardings => {
+                let onboardings: Result<Response<Vec<Onboarding>>, Error> =
+                    client.get_onboardings().await;
+                assert!(!onboardings.unwrap().is_empty());
+                let stream_first = {
+                    use futures::TryStreamExt;
+                    let mut stream =
+                        std::pin::pin!(client.onboardings_stream(OnboardingQuery::default()));
+                    stream.try_next().await
+                };
+                assert!(stream_first.unwrap().is_some());
+            }
+            OperationId::GetOnboardingsHashid => {
+                let onboarding: Result<Response<Onboarding>, Error> =
+                    client.get_onboardings_hashid().hashid("abc").await;
+                assert!(onboarding.is_ok());
+            }
+            OperationId::PostOnboardings => {
+                let created: Result<Response<Onboarding>, Error> = client
+                    .post_onboardings()
+                    .body(payloads::onboarding_request())
+                    .await;
+                assert!(created.is_ok());
+            }
+            OperationId::GetWebhookEndpoints => {
+                let endpoints: Result<Response<Vec<WebhookEndpoint>>, Error> =
+                    client.get_webhook_endpoints().await;
+                assert!(!endpoints.unwrap().is_empty());
+            }
+            OperationId::PostWebhookEndpoints => {
+                let endpoint: Result<Response<WebhookEndpoint>, Error> = client
+                    .post_webhook_endpoints()
+                    .body(payloads::examples::post_webhook_endpoints_request())
+                    .await;
+                assert!(endpoint.is_ok());
+            }
+            OperationId::PatchWebhookEndpointsId => {
+                let endpoint: Result<Response<WebhookEndpoint>, Error> = client
+                    .patch_webhook_endpoints_id()
+                    .id(1)
+                    .body(WebhookEndpointUpdateRequest {
+                        target_url: None,
+                        active: Some(true),
+                    })
+                    .await;
+                assert!(endpoint.is_ok());
+            }
+            OperationId::DeleteWebhookEndpointsId => {
+                let deleted: Result<Response<()>, Error> =
+                    client.delete_webhook_endpoints_id().id(1).await;
+                assert!(deleted.is_ok());
+            }
+            OperationId::GetWebhookEndpointsIdWebhookSubscriptions => {
+                let subscriptions: Result<Response<Vec<WebhookSubscription>>, Error> = client
+                    .get_webhook_endpoints_id_webhook_subscriptions()
+                    .id(1)
+                    .await;
+                assert!(!subscriptions.unwrap().is_empty());
+            }
+            OperationId::PostWebhookEndpointsIdWebhookSubscriptions => {
+                let subscription: Result<Response<WebhookSubscription>, Error> = client
+                    .post_webhook_endpoints_id_webhook_subscriptions()
+                    .id(1)
+                    .subdomain("example-subdomain")
+                    .body(
+                        payloads::examples::post_webhook_endpoints_id_webhook_subscriptions_request(
+                        ),
+                    )
+                    .await;
+                assert!(subscription.is_ok());
+            }
+            OperationId::PatchWebhookEndpointsIdWebhookSubscriptionsSubscriptionId => {
+                let subscription: Result<Response<WebhookSubscription>, Error> = client
+                    .patch_webhook_endpoints_id_webhook_subscriptions_subscription_id()
+                    .id(1)
+                    .subscription_id(5)
+                    .subdomain("example-subdomain")
+                    .body(WebhookSubscriptionUpdateRequest {
+                        new_endpoint_id: None,
+                        active: Some(false),
+                    })
+                    .await;
+                assert!(subscription.is_ok());
+            }
+            OperationId::DeleteWebhookEndpointsIdWebhookSubscriptionsSubscriptionId => {
+                let deleted: Result<Response<()>, Error> = client
+                    .delete_webhook_endpoints_id_webhook_subscriptions_subscription_id()
+                    .id(1)
+                    .subscription_id(5)
+                    .await;
+                assert!(deleted.is_ok());
+            }
+        }
+        walked += 1;
+    }
+    assert_eq!(walked, nexhealth_api::operations::OPERATIONS.len());
 }
 
 /// Each operation's rustdoc shows the awaited builder and says what it answers;

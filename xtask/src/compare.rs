@@ -15,10 +15,14 @@ pub fn lost_in_roundtrip(original: &Value, back: &Value, path: String) -> Option
         (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(key, value)| {
             let here = format!("{path}.{key}");
             match b.get(key) {
-                None if !value.is_null() => {
-                    Some(format!("`{here}` is dropped (not in the schema?)"))
-                }
-                None => None,
+                // An absent field and `null`, or an empty free-form map (which
+                // the generated type skips when encoding), mean the same.
+                None if value.is_null() || value.as_object().is_some_and(|m| m.is_empty()) => None,
+                None => Some(format!(
+                    "`{here}` is in the example ({}) but absent once decoded and encoded again: \
+                     the generated type has no field `{key}` (is it in the schema?) or skips it",
+                    short(value)
+                )),
                 Some(v) => lost_in_roundtrip(value, v, here),
             }
         }),
@@ -31,10 +35,21 @@ pub fn lost_in_roundtrip(original: &Value, back: &Value, path: String) -> Option
         (Value::String(a), Value::String(b)) if same_instant(a, b) => None,
         (Value::String(_), Value::String(b)) if b == "<redacted>" => None,
         (a, b) if a == b => None,
-        _ => Some(format!(
-            "`{}` changes value",
-            if path.is_empty() { "." } else { &path }
+        (a, b) => Some(format!(
+            "`{}` changes value: {} in the example, {} after the round trip",
+            if path.is_empty() { "." } else { &path },
+            short(a),
+            short(b)
         )),
+    }
+}
+
+/// A value for a message: the spec's example text, cut at 60 characters.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -196,4 +211,39 @@ pub fn schema_differences(spec: &Value, schema: &Value, generated: &Value) -> Ve
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lost_in_roundtrip;
+    use serde_json::json;
+
+    #[test]
+    fn an_empty_free_form_map_equals_an_absent_one() {
+        let original = json!({"data": {}, "code": true});
+        assert_eq!(
+            lost_in_roundtrip(&original, &json!({"code": true}), String::new()),
+            None
+        );
+        assert_eq!(
+            lost_in_roundtrip(&json!({"data": null}), &json!({}), String::new()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_dropped_field_and_a_changed_value_say_what_differed() {
+        let lost =
+            lost_in_roundtrip(&json!({"data": {"a": 1}}), &json!({}), String::new()).unwrap();
+        assert!(
+            lost.contains("`.data`") && lost.contains(r#"{"a":1}"#),
+            "{lost}"
+        );
+        let changed =
+            lost_in_roundtrip(&json!({"n": "x"}), &json!({"n": "y"}), String::new()).unwrap();
+        assert!(
+            changed.contains(r#""x""#) && changed.contains(r#""y""#),
+            "{changed}"
+        );
+    }
 }

@@ -304,7 +304,7 @@ fn check_3_an_example_field_the_schema_lacks() {
         &copy.check(),
         "3 examples",
         LOCATION,
-        "`.data.colour` is dropped",
+        "`.data.colour` is in the example (\"blue\") but absent",
     );
 }
 
@@ -397,5 +397,50 @@ fn check_5_an_operation_without_a_contract_test() {
         "5 contract tests",
         LOCATION,
         "client.get_locations_id()",
+    );
+}
+
+#[test]
+fn check_5_naming_the_mock_or_calling_outside_a_test_is_not_a_contract_test() {
+    let copy = Copy::new();
+    let dir = copy.paths.tests.join("tests");
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    std::fs::write(
+        dir.join("only_names.rs"),
+        r#"
+// client.get_locations_id() in a comment
+async fn helper(client: &nexhealth_api::Client) {
+    let _ = client.get_locations_id().id(7).await;
+}
+
+#[tokio::test]
+async fn mocks_only() {
+    let h = nexhealth_contract_tests::Harness::start().await;
+    h.server.get_locations_id(|when, then| { when.id(7); then.ok(&x()); });
+    let text = "client.get_locations_id()";
+}
+"#,
+    )
+    .unwrap();
+    assert_fails(
+        &copy.check(),
+        "5 contract tests",
+        LOCATION,
+        "client.get_locations_id()",
+    );
+    // The same call inside a test function counts.
+    std::fs::write(
+        dir.join("calls.rs"),
+        "#[tokio::test]\nasync fn calls() { let _ = client\n    .get_locations_id().id(7).await; }\n",
+    )
+    .unwrap();
+    let failures = copy.check();
+    assert!(
+        !failures
+            .iter()
+            .any(|f| f.check == "5 contract tests" && f.place == LOCATION),
+        "{failures:?}"
     );
 }
