@@ -29,7 +29,6 @@ fn main() {
 /// Where this build runs: in the repository, or from a package.
 enum Place {
     /// The repository: the spec beside the crate, and `cargo xtask` at hand.
-    #[cfg_attr(feature = "codegen", allow(dead_code))]
     Repository { spec: PathBuf },
     /// A packaged crate (crates.io, a vendored copy, `cargo package`).
     Package,
@@ -63,8 +62,21 @@ impl Place {
 
 #[cfg(feature = "codegen")]
 fn produce(_manifest: &Path, out_dir: &Path, place: &Place) -> Result<(), String> {
-    let spec = nexhealth_openapi::spec_path();
-    println!("cargo::rerun-if-changed={}", spec.display());
+    // In the repository: the spec beside this crate, found now and watched by
+    // a path relative to the crate, so a copied checkout (even one reusing the
+    // original's `target/`) generates from its own spec. From a package: the
+    // spec inside the nexhealth-openapi package.
+    let spec = match place {
+        Place::Repository { spec } => {
+            println!("cargo::rerun-if-changed=../openapi/nexhealth.yaml");
+            spec.clone()
+        }
+        Place::Package => {
+            let spec = nexhealth_openapi::spec_path();
+            println!("cargo::rerun-if-changed={}", spec.display());
+            spec
+        }
+    };
     let generated = nexhealth_openapi::generate(&spec).map_err(|e| {
         format!(
             "{e}\n{}",
@@ -88,12 +100,14 @@ fn produce(manifest: &Path, out_dir: &Path, place: &Place) -> Result<(), String>
         "generated_operations.rs",
     ];
     let checked_in = manifest.join("generated");
-    println!("cargo::rerun-if-changed={}", checked_in.display());
+    // Relative to this crate: the checkout the build runs in, never a path
+    // recorded by an earlier build elsewhere.
+    println!("cargo::rerun-if-changed=generated");
     // A package holds no spec to compare with: its `generated/` was checked
     // against the spec when it was packaged (`cargo xtask package-check`).
     let expected = match place {
         Place::Repository { spec } => {
-            println!("cargo::rerun-if-changed={}", spec.display());
+            println!("cargo::rerun-if-changed=../openapi/nexhealth.yaml");
             let bytes = std::fs::read(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
             Some(
                 sha2::Sha256::digest(bytes)

@@ -16,9 +16,14 @@ pub mod lint;
 mod meta;
 pub mod shape;
 
+pub use meta::pascal as variant_name;
 pub use meta::snake as method_name;
 
-/// Path of the spec inside this repository.
+/// Where this package keeps the spec: its folder when it was compiled. Meant
+/// for a packaged copy (a registry or vendored crate, which does not move);
+/// in the repository, tools find the spec from the checkout they run in
+/// (`openapi/nexhealth.yaml` under the workspace root), never from here, so a
+/// copied checkout that reuses the original's build never reads the original.
 pub fn spec_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("nexhealth.yaml")
 }

@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::lint::{deref, operations as spec_operations};
 
 /// Pascal case as progenitor spells builder names (`getLocationsId` → `GetLocationsId`).
-fn pascal(id: &str) -> String {
+/// The Rust type-case name progenitor gives an operation id
+/// (`getLocationsId` → `GetLocationsId`): its builder and `OperationId` variant.
+pub fn pascal(id: &str) -> String {
     let mut out = String::new();
     let mut upper = true;
     for c in id.chars() {

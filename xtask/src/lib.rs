@@ -107,16 +107,19 @@ pub enum Section {
     Types,
     /// 5: every operation has a contract test that calls the client.
     ContractTests,
+    /// 6: every test file that lists operations by `OperationId` names them all.
+    Registry,
 }
 
 impl Section {
     /// Every section, in order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Spec,
         Section::Drift,
         Section::Examples,
         Section::Types,
         Section::ContractTests,
+        Section::Registry,
     ];
 
     /// The label its failures carry (`[2 drift]`).
@@ -127,6 +130,7 @@ impl Section {
             Section::Examples => "3 examples",
             Section::Types => "4 types",
             Section::ContractTests => "5 contract tests",
+            Section::Registry => "6 registry",
         }
     }
 
@@ -145,6 +149,9 @@ impl Section {
             }
             Section::ContractTests => {
                 "every operation has a test function in tests/tests that calls the client (a problem: one operation)"
+            }
+            Section::Registry => {
+                "every test file that lists operations by `OperationId::…` names every operation (a problem: one file)"
             }
         }
     }
@@ -229,6 +236,7 @@ pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
             (Section::ContractTests, Some(spec)) => {
                 check_contract_tests(&paths.spec, spec, &paths.tests)
             }
+            (Section::Registry, Some(spec)) => check_registry(spec, &paths.tests),
         };
         record(section, found, &mut report);
     }
@@ -513,6 +521,52 @@ pub fn check_contract_tests(spec_path: &Path, spec: &Value, tests_dir: &Path) ->
                     "run `cargo xtask new-operation {id}` for a skeleton, or add a #[tokio::test] \
                      that calls `client.{method}()` against httpmock"
                 ),
+            });
+        }
+    }
+    failures
+}
+
+/// Check 6: every file of the contract suite that lists operations by the
+/// generated `OperationId` (an exhaustive `match`, a declared exception: a
+/// file that names two variants or more) names every operation of the spec. The build fails on the same files, one crate
+/// at a time; this names them all at once, before a build.
+pub fn check_registry(spec: &Value, tests_dir: &Path) -> Vec<Failure> {
+    let variants: Vec<(String, String)> = lint::operations(spec)
+        .into_iter()
+        .filter_map(|(_, _, _, op)| op.get("operationId").and_then(Value::as_str))
+        .map(|id| (id.to_string(), nexhealth_openapi::variant_name(id)))
+        .collect();
+    let mut sources = Vec::new();
+    rust_sources(tests_dir, &mut sources);
+    sources.sort();
+    let mut failures = Vec::new();
+    for (file, text) in sources {
+        let names = |variant: &str| {
+            let needle = format!("OperationId::{variant}");
+            text.match_indices(&needle).any(|(at, _)| {
+                !text[at + needle.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+        };
+        let missing: Vec<&str> = variants
+            .iter()
+            .filter(|(_, variant)| !names(variant))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        // A file that names two operations or more lists them; one that names
+        // a single operation (or only `OperationId::ALL`) does not.
+        if variants.len() - missing.len() >= 2 && !missing.is_empty() {
+            failures.push(Failure {
+                check: "6 registry",
+                file: file.clone(),
+                place: "(file)".into(),
+                message: format!(
+                    "lists operations by `OperationId` but not {}",
+                    missing.join(", ")
+                ),
+                fix: "teach it the operation (an arm of its `match`, or a declared exception \
+                      with the reason), then build the tests"
+                    .into(),
             });
         }
     }

@@ -36,6 +36,7 @@ impl Copy {
         std::fs::copy(&repo.spec, &paths.spec).unwrap();
         copy_dir(&repo.generated, &paths.generated);
         copy_dir(&repo.tests.join("tests"), &paths.tests.join("tests"));
+        copy_dir(&repo.tests.join("src"), &paths.tests.join("src"));
         Self { _dir: dir, paths }
     }
 
@@ -442,5 +443,55 @@ async fn mocks_only() {
             .iter()
             .any(|f| f.check == "5 contract tests" && f.place == LOCATION),
         "{failures:?}"
+    );
+}
+
+/// A new operation in the spec, the tests untouched: `check` names the
+/// operation without a contract test and every file whose list of operations
+/// must learn it.
+#[test]
+fn a_new_operation_names_every_place_that_must_learn_it() {
+    let copy = Copy::new();
+    copy.edit(|spec| {
+        let mut get = spec.pointer(LOCATION).unwrap().clone();
+        get["operationId"] = json!("getLocationsIdAppointmentDescriptors");
+        spec["paths"]["/locations/{id}/appointment_descriptors"] = json!({ "get": get });
+    });
+    let failures = copy.check();
+    assert_fails(
+        &failures,
+        "5 contract tests",
+        "/paths/~1locations~1{id}~1appointment_descriptors/get",
+        "client.get_locations_id_appointment_descriptors()",
+    );
+    let mut named: Vec<String> = failures
+        .iter()
+        .filter(|f| f.check == "6 registry")
+        .map(|f| {
+            assert!(f.message.contains("getLocationsIdAppointmentDescriptors"), "{f}");
+            f.file
+                .strip_prefix(&copy.paths.tests)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "src/lib.rs",
+            "src/prism.rs",
+            "tests/prism.rs",
+            "tests/public_api.rs"
+        ]
+    );
+    // The repository's own suite names every operation today.
+    assert!(
+        xtask::check_registry(
+            &nexhealth_openapi::load_spec_value(&Paths::repo().unwrap().spec).unwrap(),
+            &Paths::repo().unwrap().tests
+        )
+        .is_empty()
     );
 }
