@@ -33,6 +33,9 @@ pub use transport::{headers, token};
 // that a service can name them without a dependency of its own.
 /// chrono, for the timestamps in [`types`] (`nexhealth_api::chrono::DateTime`).
 pub use chrono;
+/// futures, for the streams the client answers
+/// ([`Client::onboardings_stream`]): `use nexhealth_api::futures::TryStreamExt`.
+pub use futures;
 /// reqwest, for the client given to [`ClientBuilder::reqwest_client`].
 pub use reqwest;
 /// serde_json, for the free-form values in [`types`].

@@ -49,6 +49,16 @@ fn cli() -> Command {
                 .after_help(EXIT_CODES),
         )
         .subcommand(
+            Command::new("quick")
+                .about(
+                    "The inner loop: `check`, then the crate's unit tests and the contract suite \
+                     without the slow fleet tests (tests/tests/shared_limit.rs) and without \
+                     xtask's packaging tests. The full suite (`cargo test --workspace --locked`) \
+                     is what CI runs",
+                )
+                .after_help(EXIT_CODES),
+        )
+        .subcommand(
             Command::new("new-operation")
                 .about(
                     "Write the contract-test skeleton of an operation the spec already names \
@@ -137,6 +147,7 @@ fn main() -> ExitCode {
         "generate" if args.get_flag("check") => check(&root, true),
         "generate" => generate(&root),
         "check" => check(&root, false),
+        "quick" => quick(&root),
         "new-operation" => new_operation(&root, args),
         "upstream" => upstream(&root, args),
         "published-facts" => published_facts(&root, args),
@@ -188,6 +199,59 @@ fn check(root: &Path, drift_only: bool) -> ExitCode {
             report.failures.len()
         );
         ExitCode::FAILURE
+    }
+}
+
+/// Contract-test files the inner loop leaves to the full suite, and why.
+const SLOW_TESTS: [(&str, &str); 1] = [(
+    "shared_limit",
+    "about a minute of replica fleets on a real Redis",
+)];
+
+fn quick(root: &Path) -> ExitCode {
+    let checked = check(root, false);
+    if checked != ExitCode::SUCCESS {
+        return checked;
+    }
+    let mut targets: Vec<String> = std::fs::read_dir(root.join("tests").join("tests"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .strip_suffix(".rs")?
+                .to_string();
+            (!SLOW_TESTS.iter().any(|(slow, _)| *slow == name)).then_some(name)
+        })
+        .collect();
+    targets.sort();
+    for (slow, why) in SLOW_TESTS {
+        println!("quick: leaving tests/tests/{slow}.rs to the full suite ({why})");
+    }
+    let mut test =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    test.args([
+        "test",
+        "--locked",
+        "-p",
+        "nexhealth-api",
+        "--lib",
+        "-p",
+        "nexhealth-contract-tests",
+    ])
+    .current_dir(root);
+    for target in &targets {
+        test.args(["--test", target]);
+    }
+    match test.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cargo test: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -468,7 +468,10 @@ fn a_new_operation_names_every_place_that_must_learn_it() {
         .iter()
         .filter(|f| f.check == "6 registry")
         .map(|f| {
-            assert!(f.message.contains("getLocationsIdAppointmentDescriptors"), "{f}");
+            assert!(
+                f.message.contains("getLocationsIdAppointmentDescriptors"),
+                "{f}"
+            );
             f.file
                 .strip_prefix(&copy.paths.tests)
                 .unwrap()
@@ -494,4 +497,52 @@ fn a_new_operation_names_every_place_that_must_learn_it() {
         )
         .is_empty()
     );
+}
+
+/// `new-operation` writes a contract-test skeleton in the suite's style for an
+/// operation the spec names; check 5 then finds the operation tested.
+#[test]
+fn new_operation_writes_a_skeleton_that_satisfies_the_contract_rule() {
+    let copy = Copy::new();
+    let id = "getLocationsIdAppointmentDescriptors";
+    let unknown = xtask::scaffold::new_operation(&copy.paths, id).unwrap_err();
+    assert!(
+        unknown.contains("names no operation") && unknown.contains("getLocationsId"),
+        "{unknown}"
+    );
+    copy.edit(|spec| {
+        let mut get = spec.pointer(LOCATION).unwrap().clone();
+        get["operationId"] = json!(id);
+        spec["paths"]["/locations/{id}/appointment_descriptors"] = json!({ "get": get });
+    });
+    let written = xtask::scaffold::new_operation(&copy.paths, id).unwrap();
+    assert_eq!(
+        written,
+        copy.paths
+            .tests
+            .join("tests")
+            .join("operation_get_locations_id_appointment_descriptors.rs")
+    );
+    let text = std::fs::read_to_string(&written).unwrap();
+    for expected in [
+        "#[tokio::test]",
+        "h.server.get_locations_id_appointment_descriptors(",
+        "then.ok(&payloads::examples::get_locations_id_appointment_descriptors_200());",
+        ".get_locations_id_appointment_descriptors()\n        .id(",
+        "mock.assert();",
+        "fallback.assert_calls(0);",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    syn::parse_file(&text).expect("the skeleton is Rust");
+    let failures = copy.check();
+    assert!(
+        !failures
+            .iter()
+            .any(|f| f.check == "5 contract tests" && f.message.contains("appointment_descriptors")),
+        "{failures:?}"
+    );
+    // A second run refuses to overwrite the maintainer's work.
+    let again = xtask::scaffold::new_operation(&copy.paths, id).unwrap_err();
+    assert!(again.contains("exists already"), "{again}");
 }

@@ -8,9 +8,10 @@ use std::process::{Command, Output};
 
 use support::copy_of_the_workspace;
 
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "generate",
     "check",
+    "quick",
     "new-operation",
     "upstream",
     "published-facts",
@@ -79,7 +80,10 @@ fn help_on_every_subcommand_prints_usage_and_changes_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert_eq!(git_status(&repo), status, "--help changed the checkout");
-    assert_eq!(snapshot(&repo.join("nexhealth-api").join("generated")), generated);
+    assert_eq!(
+        snapshot(&repo.join("nexhealth-api").join("generated")),
+        generated
+    );
     assert_eq!(snapshot(&repo.join("tests").join("tests")), tests);
 }
 
@@ -153,7 +157,9 @@ fn a_copied_checkout_with_the_original_build_checks_and_generates_itself() {
     assert_eq!(generate.status.code(), Some(0), "{generate:?}");
     let wrote = String::from_utf8_lossy(&generate.stdout);
     assert!(
-        wrote.lines().all(|l| l.contains(&copy.display().to_string())),
+        wrote
+            .lines()
+            .all(|l| l.contains(&copy.display().to_string())),
         "{wrote}"
     );
     let client = std::fs::read_to_string(

@@ -247,6 +247,22 @@ impl ClientBuilder {
         if self.key.is_blank() {
             return Err(Error::invalid_request("the API key is empty"));
         }
+        if reqwest::header::HeaderValue::from_str(self.key.expose()).is_err() {
+            return Err(Error::invalid_request(
+                "the API key contains characters not allowed in a header (a line break?)",
+            ));
+        }
+        for (name, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("timeout", self.timeout),
+            ("deadline", self.deadline),
+        ] {
+            if value.is_zero() {
+                return Err(Error::invalid_request(format!(
+                    "`{name}` is zero: every call would fail before it starts"
+                )));
+            }
+        }
         let base = parse_base_url(&self.base_url)?;
         if base.scheme() == "http" && !is_loopback(&base) && !self.plain_http_to_remote {
             return Err(Error::invalid_request(
@@ -514,6 +530,32 @@ mod tests {
             let text = error.to_string();
             assert!(text.contains(broken) && text.contains("UTF-8"), "{text}");
         }
+    }
+
+    #[test]
+    fn settings_that_would_fail_every_call_are_refused_at_build() {
+        let refused = |builder: ClientBuilder, words: &str| {
+            let error = builder.build().unwrap_err();
+            assert!(error.is_invalid_request(), "{error}");
+            assert!(error.to_string().contains(words), "{error}");
+        };
+        refused(
+            Client::builder("key\r\nX-Injected: 1"),
+            "not allowed in a header",
+        );
+        refused(
+            Client::builder("k").timeout(Duration::ZERO),
+            "`timeout` is zero",
+        );
+        refused(
+            Client::builder("k").deadline(Duration::ZERO),
+            "`deadline` is zero",
+        );
+        refused(
+            Client::builder("k").connect_timeout(Duration::ZERO),
+            "`connect_timeout` is zero",
+        );
+        assert!(Client::builder("k").timeout(Duration::MAX).build().is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! them ([`StandIn`]).
 //!
 //! ```no_run
-//! use httpmock::MockServer;
+//! use nexhealth_api::mock::httpmock::MockServer;
 //! use nexhealth_api::mock::{MockServerExt, payloads};
 //!
 //! # async fn demo() -> Result<(), nexhealth_api::Error> {

@@ -101,7 +101,10 @@ impl<E> Outcome<E> {
         self.kind()
     }
 
-    /// Whether the delivery verified.
+    /// Whether the delivery was accepted: signed, in time, and a readable
+    /// event, so the store and the handler saw it. `false` for every
+    /// [`Rejection`], including a correctly signed body that is not JSON or
+    /// not an event ([`Rejection::NotJson`], [`Rejection::NotAnEvent`]).
     pub fn verified(&self) -> bool {
         !matches!(self, Self::Rejected(_))
     }

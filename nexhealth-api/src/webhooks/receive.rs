@@ -64,9 +64,10 @@ pub enum Rejection {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// The verified body is not JSON.
+    /// The signature verifies, but the body is not JSON.
     NotJson,
-    /// The verified body is JSON but not an event (no `event_name`).
+    /// The signature verifies and the body is JSON, but not an event (no
+    /// `event_name`).
     NotAnEvent,
     /// The receiver has no usable secret (see [`InvalidSecret`]); nothing verifies.
     NoSecret,

@@ -25,4 +25,3 @@ pub fn copy_of_the_workspace(repo: &Path, to: &Path) {
         }
     }
 }
-
