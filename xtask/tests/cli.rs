@@ -153,6 +153,20 @@ fn a_copied_checkout_with_the_original_build_checks_and_generates_itself() {
     assert!(stderr.contains("[2 drift]"), "{stderr}");
     assert!(stderr.contains("fax_number"), "{stderr}");
 
+    // A build without `codegen` (what a registry user's build is) refuses the
+    // copy's checked-in code, now stale against its spec.
+    let stale = Command::new(env!("CARGO"))
+        .args(["build", "--offline", "--locked", "-p", "nexhealth-api"])
+        .current_dir(&copy)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .unwrap();
+    let stale_err = String::from_utf8_lossy(&stale.stderr);
+    assert!(!stale.status.success(), "{stale_err}");
+    assert!(stale_err.contains("it is stale"), "{stale_err}");
+    assert!(stale_err.contains("cargo xtask generate"), "{stale_err}");
+
     let generate = cargo_xtask(&copy, &target, &["generate"]);
     assert_eq!(generate.status.code(), Some(0), "{generate:?}");
     let wrote = String::from_utf8_lossy(&generate.stdout);

@@ -23,7 +23,7 @@ pub trait Envelope: DeserializeOwned + Send + 'static {
 }
 
 /// The envelope fields around `data`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct EnvelopeMeta {
     /// The envelope's `code` (true on success).
     pub code: Option<bool>,

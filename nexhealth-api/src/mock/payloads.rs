@@ -51,9 +51,11 @@ use crate::generated::types;
 
 pub use super::generated_httpmock::examples;
 
-/// The example JSON for `operation` (spec id, e.g. `"getLocations"`) and
-/// `status` (0 for the request body), exactly as the spec writes it; `None`
-/// when the spec has no such example. Use it to send a body byte for byte,
+/// The example JSON for `operation` and `status` (0 for the request body),
+/// exactly as the spec writes it; `None` when the spec has no such example.
+/// `operation` is the spec's `operationId` (`"getLocationsId"`, also
+/// [`OperationId::id`](crate::operations::OperationId::id)), not the Rust
+/// method name (`get_locations_id`). Use it to send a body byte for byte,
 /// e.g. a webhook endpoint whose `secret_key` must go out unredacted.
 pub fn json(operation: &str, status: u16) -> Option<&'static str> {
     EXAMPLES
@@ -64,6 +66,9 @@ pub fn json(operation: &str, status: u16) -> Option<&'static str> {
 
 /// The example for `operation` and `status` decoded into `T`; an error
 /// naming the operation and status when there is none or it does not decode.
+/// `operation` is the spec's `operationId` (`"getLocationsId"`), as for
+/// [`json`]. The typed accessors in [`examples`]
+/// (`examples::get_locations_id_200()`) need neither the id nor the type.
 pub fn decode<T: DeserializeOwned>(operation: &str, status: u16) -> Result<T, String> {
     let text = json(operation, status)
         .ok_or_else(|| format!("the spec has no example for {operation} {status}"))?;
