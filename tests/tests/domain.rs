@@ -254,10 +254,19 @@ async fn onboardings_stream_follows_cursors_lazily() {
         per_page: std::num::NonZeroU32::new(2),
         ..Default::default()
     };
-    let stream = client.onboardings_stream(query);
-    first.assert_calls(0);
-    let all: Vec<_> = stream.try_collect().await.unwrap();
-    let ids: Vec<&str> = all.iter().map(|o| o.id.as_str()).collect();
+    let mut stream = std::pin::pin!(client.onboardings_stream(query));
+    // Lazy: the first page is fetched on the first poll, the second only when
+    // the first is used up.
+    let a = stream.try_next().await.unwrap().unwrap();
+    let b = stream.try_next().await.unwrap().unwrap();
+    first.assert_calls(1);
+    second.assert_calls(0);
+    let rest: Vec<_> = stream.try_collect().await.unwrap();
+    let ids: Vec<&str> = [&a, &b]
+        .into_iter()
+        .chain(&rest)
+        .map(|o| o.id.as_str())
+        .collect();
     assert_eq!(ids, ["a", "b", "c", "d", "e"]);
     first.assert_calls(1);
     second.assert_calls(1);
@@ -281,16 +290,67 @@ async fn onboardings_stream_stops_on_a_repeated_or_missing_cursor() {
             .query_param("subdomain", "missing");
         then.status(200).json_body(page(&["a"], None, true));
     });
+    // A → B → A: a cursor seen two pages earlier stops the walk too.
+    let cycle = |cursor: Option<&'static str>, next: &'static str| {
+        h.server.mock(move |when, then| {
+            let when = when
+                .method(GET)
+                .path("/onboardings")
+                .query_param("subdomain", "cycle");
+            match cursor {
+                Some(cursor) => when.query_param("end_cursor", cursor),
+                None => when.query_param_missing("end_cursor"),
+            };
+            then.status(200).json_body(page(&["x"], Some(next), true));
+        })
+    };
+    let start = cycle(None, "A");
+    let after_a = cycle(Some("A"), "B");
+    let after_b = cycle(Some("B"), "A");
+    // An empty cursor with a next page announced is not followed.
+    let empty = h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/onboardings")
+            .query_param("subdomain", "empty");
+        then.status(200).json_body(page(&["a"], Some(""), true));
+    });
     let (client, fallback) = h.client();
     let query = |s: &str| OnboardingQuery {
         subdomain: Some(s.into()),
         ..Default::default()
     };
-    let looped: Vec<_> = client
-        .onboardings_stream(query("loop"))
-        .try_collect()
-        .await
-        .unwrap();
+    // A stream that does not stop fails here instead of hanging the suite.
+    let within = |f| tokio::time::timeout(std::time::Duration::from_secs(10), f);
+    let cycled: Vec<_> = within(
+        client
+            .onboardings_stream(query("cycle"))
+            .try_collect::<Vec<_>>(),
+    )
+    .await
+    .expect("an A→B→A cursor loop stops")
+    .unwrap();
+    assert_eq!(cycled.len(), 3);
+    start.assert_calls(1);
+    after_a.assert_calls(1);
+    after_b.assert_calls(1);
+    let stopped: Vec<_> = within(
+        client
+            .onboardings_stream(query("empty"))
+            .try_collect::<Vec<_>>(),
+    )
+    .await
+    .expect("an empty cursor stops")
+    .unwrap();
+    assert_eq!(stopped.len(), 1);
+    empty.assert_calls(1);
+    let looped: Vec<_> = within(
+        client
+            .onboardings_stream(query("loop"))
+            .try_collect::<Vec<_>>(),
+    )
+    .await
+    .expect("a repeated cursor stops")
+    .unwrap();
     assert_eq!(
         looped.len(),
         2,

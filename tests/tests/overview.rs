@@ -72,6 +72,67 @@ fn with_locations(id: i32, subdomain: &str, location_ids: &[i32]) -> Institution
     entry
 }
 
+/// The same institution spelled two ways, against httpmock: `/institutions`
+/// says `alpha-old`, `/locations` says `alpha`. Joined by id, its locations
+/// sit under the one institution, with a note; joined by subdomain they would
+/// show as a second institution that `/institutions` does not list.
+#[tokio::test]
+async fn one_institution_spelled_two_ways_is_joined_by_id() {
+    let h = Harness::start().await;
+    let _auth = h.auth();
+    let mut institutions = payloads::institutions();
+    institutions.data = vec![institution(1, "alpha-old", "Alpha Dental")];
+    institutions.count = Some(1);
+    h.server.get_institutions(|_, then| {
+        then.ok(&institutions);
+    });
+    let mut locations = payloads::locations();
+    locations.data = vec![with_locations(1, "alpha", &[11, 12])];
+    // Location 12 is inactive, though its sync is green and fresh.
+    locations.data[0].locations[1].inactive = Some(true);
+    h.server.get_locations(|when, then| {
+        when.subdomain(None);
+        then.ok(&locations);
+    });
+    let mut syncs = payloads::sync_status();
+    syncs.data[0].locations[0].id = 11;
+    let mut twelve = syncs.data[0].locations[0].clone();
+    twelve.id = 12;
+    syncs.data[0].locations.push(twelve);
+    h.server.get_sync_status(|when, then| {
+        when.subdomain("alpha-old");
+        then.ok(&syncs);
+    });
+    let (client, fallback) = h.client();
+    let overview = Overview::fetch(&client).await.unwrap();
+    assert_eq!(overview.institutions.len(), 1, "{overview}");
+    let view = &overview.institutions[0];
+    assert_eq!(view.id, 1);
+    assert_eq!(view.subdomain, "alpha-old");
+    assert_eq!(view.other_subdomain.as_deref(), Some("alpha"));
+    let ids: Vec<i32> = view.locations.iter().map(|e| e.location.id).collect();
+    assert_eq!(ids, [11, 12]);
+    let report = view.syncs.as_ref().unwrap();
+    assert!(report.write_readiness_of(&view.locations[0]).can_write());
+    assert_eq!(
+        report.write_readiness_of(&view.locations[1]),
+        nexhealth_api::sync_health::WriteReadiness::Inactive
+    );
+    // The sync alone says location 12 could be written.
+    assert!(report.write_readiness(12).can_write());
+    let text = overview.to_string();
+    assert!(
+        lines(&text).contains(&"  note: /locations gives this institution the subdomain alpha"),
+        "{text}"
+    );
+    let line12 = lines(&text)
+        .into_iter()
+        .find(|l| l.trim_start().starts_with("12 "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line12.contains("no writes (inactive)"), "{line12}");
+    fallback.assert_calls(0);
+}
+
 /// Two listed institutions (one with no locations, one whose `/sync_status`
 /// answers 403) and a location whose institution `/institutions` does not list.
 #[tokio::test]

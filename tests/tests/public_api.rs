@@ -290,12 +290,21 @@ async fn payloads_sync_status_is_healthy_today() {
     assert!(health.write_readiness(7).can_write(), "{health:?}");
     assert!(!health.write_readiness(8).can_write(), "{health:?}");
 
-    // Three hours ago, both syncs are past NexHealth's read threshold.
-    let past = nexhealth_api::chrono::Utc::now() - nexhealth_api::chrono::Duration::hours(3);
-    let old = payloads::sync_status_at(past);
-    for sync in &old.data {
-        assert!(sync.read_status_at.unwrap() < past);
-    }
+    // The same payloads three hours old, assessed now: both syncs are past
+    // NexHealth's read threshold, and location 7 is green but stale.
+    let now = nexhealth_api::chrono::Utc::now();
+    let old = payloads::sync_status_at(now - nexhealth_api::chrono::Duration::hours(3));
+    let report = nexhealth_api::sync_health::SyncReport::assess(
+        old.data,
+        now,
+        nexhealth_api::sync_health::Thresholds::default(),
+    );
+    assert!(report.syncs.iter().all(|s| s.read.stale), "{report:?}");
+    assert_eq!(report.unhealthy().count(), 2, "{report:?}");
+    assert_eq!(
+        report.write_readiness(7),
+        nexhealth_api::sync_health::WriteReadiness::Stale
+    );
 }
 
 #[test]

@@ -455,4 +455,60 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    fn details(action: &Action) -> &OnboardingDetails {
+        &action
+            .onboarding_request()
+            .expect("an onboarding")
+            .onboarding
+    }
+
+    #[test]
+    fn a_new_institution_is_named_and_keeps_its_health_record_system() {
+        let new = decide(&Scenario::NewSingleLocation {
+            institution_name: "Smile".into(),
+            emr: Some(EmrName::Opendental),
+        });
+        assert!(matches!(new, Action::OnboardNewInstitution(_)));
+        let d = details(&new);
+        assert_eq!(d.institution_name.as_deref(), Some("Smile"));
+        assert_eq!(d.emr_name, Some(EmrName::Opendental));
+        assert_eq!(d.subdomain, None, "a new institution has no subdomain yet");
+    }
+
+    #[test]
+    fn an_office_that_left_its_group_onboards_under_a_new_name_not_a_subdomain() {
+        let left = decide(&Scenario::OfficeLeftGroup {
+            location_id: 8,
+            institution_name: "Uptown Dental".into(),
+            emr: Some(EmrName::Dentrix),
+        });
+        let Action::DeactivateThenOnboard {
+            deactivate_location_id,
+            onboarding,
+        } = &left
+        else {
+            panic!("{left:?}");
+        };
+        assert_eq!(*deactivate_location_id, 8);
+        assert_eq!(
+            onboarding.onboarding.institution_name.as_deref(),
+            Some("Uptown Dental")
+        );
+        assert_eq!(onboarding.onboarding.subdomain, None);
+        assert_eq!(onboarding.onboarding.emr_name, Some(EmrName::Dentrix));
+    }
+
+    #[test]
+    fn a_location_with_its_own_database_onboards_into_the_existing_institution() {
+        let own = decide(&Scenario::AddLocationOwnDatabase {
+            subdomain: "acme".into(),
+            emr: Some(EmrName::Dentrix),
+        });
+        assert!(matches!(own, Action::OnboardIntoInstitution(_)));
+        let d = details(&own);
+        assert_eq!(d.subdomain.as_deref(), Some("acme"));
+        assert_eq!(d.institution_name, None);
+        assert_eq!(d.emr_name, Some(EmrName::Dentrix));
+    }
 }

@@ -307,7 +307,13 @@ fn write_locations(
     for entry in locations {
         let l = &entry.location;
         // Joined on the location id, which both /sync_status and /locations carry.
-        let writes = match report.map(|r| r.write_readiness(l.id)) {
+        let readiness = match report {
+            Some(report) => Some(report.write_readiness_of(entry)),
+            None if entry.is_inactive() => Some(WriteReadiness::Inactive),
+            None => None,
+        };
+        let writes = match readiness {
+            Some(WriteReadiness::Inactive) => "no writes (inactive)",
             Some(WriteReadiness::Ready) => "writes ok",
             Some(WriteReadiness::Stale) => "writes at risk (stale)",
             Some(WriteReadiness::Down) => "WRITES FAIL (write status red)",

@@ -120,6 +120,9 @@ pub enum WriteReadiness {
     Down,
     /// No sync serves this location (or it is not visible to this key).
     NoSync,
+    /// NexHealth flags the location inactive: no new work goes to it,
+    /// whatever its sync says.
+    Inactive,
 }
 
 impl WriteReadiness {
@@ -130,6 +133,7 @@ impl WriteReadiness {
             Self::Stale => "stale",
             Self::Down => "down",
             Self::NoSync => "no_sync",
+            Self::Inactive => "inactive",
         }
     }
 
@@ -301,17 +305,40 @@ impl SyncReport {
             .filter(move |s| s.location_ids().any(|id| id == location_id))
     }
 
-    /// Whether a write to `location_id` can be expected to succeed now.
+    /// Whether a write to `location_id` can be expected to succeed now:
+    /// [`WriteReadiness::Inactive`] when a sync lists the location as
+    /// inactive, else the worst of the syncs that serve it. A location that
+    /// `/locations` flags inactive is checked with
+    /// [`write_readiness_of`](Self::write_readiness_of).
     pub fn write_readiness(&self, location_id: i32) -> WriteReadiness {
+        let inactive = self
+            .for_location(location_id)
+            .flat_map(|s| &s.sync.locations)
+            .any(|l| l.id == location_id && l.inactive == Some(true));
+        if inactive {
+            return WriteReadiness::Inactive;
+        }
         self.for_location(location_id)
             .map(SyncHealth::write_readiness)
             .min_by_key(|r| match r {
+                WriteReadiness::Inactive => 0,
                 WriteReadiness::Down => 0,
                 WriteReadiness::Stale => 1,
                 WriteReadiness::Ready => 2,
                 WriteReadiness::NoSync => 3,
             })
             .unwrap_or(WriteReadiness::NoSync)
+    }
+
+    /// [`write_readiness`](Self::write_readiness) of a directory entry:
+    /// [`WriteReadiness::Inactive`] when `/locations` flags it inactive,
+    /// whatever its sync says.
+    pub fn write_readiness_of(&self, entry: &crate::domain::directory::Entry) -> WriteReadiness {
+        if entry.is_inactive() {
+            WriteReadiness::Inactive
+        } else {
+            self.write_readiness(entry.location.id)
+        }
     }
 
     /// Syncs with a red or stale side.
@@ -433,5 +460,156 @@ mod tests {
         let health = SyncHealth::assess(never, now(), Thresholds::default());
         assert!(health.write.stale);
         assert_eq!(health.write_readiness(), WriteReadiness::Stale);
+    }
+
+    /// A sync whose sides were last seen `read_age` and `write_age` ago.
+    fn aged(read_age: Duration, write_age: Duration, location: i32) -> SyncStatus {
+        let mut sync = sync("green", 0, "green", 0, location);
+        sync.read_status_at = Some(now() - chrono::Duration::from_std(read_age).unwrap());
+        sync.write_status_at = Some(now() - chrono::Duration::from_std(write_age).unwrap());
+        sync
+    }
+
+    #[test]
+    fn the_thresholds_are_150_and_25_minutes_to_the_second_and_inclusive() {
+        let minute = Duration::from_secs(60);
+        let second = Duration::from_secs(1);
+        let report = SyncReport::assess(
+            vec![
+                // Exactly at each threshold: still fresh.
+                aged(150 * minute, 25 * minute, 1),
+                // One second past each: stale.
+                aged(150 * minute + second, 25 * minute + second, 2),
+                // One second short of each: fresh.
+                aged(150 * minute - second, 25 * minute - second, 3),
+            ],
+            now(),
+            Thresholds::default(),
+        );
+        let stale = |i: usize| (report.syncs[i].read.stale, report.syncs[i].write.stale);
+        assert_eq!(stale(0), (false, false));
+        assert_eq!(stale(1), (true, true));
+        assert_eq!(stale(2), (false, false));
+        assert_eq!(report.write_readiness(1), WriteReadiness::Ready);
+        assert_eq!(report.write_readiness(2), WriteReadiness::Stale);
+        assert_eq!(
+            Thresholds::default(),
+            Thresholds {
+                read: 150 * minute,
+                write: 25 * minute
+            }
+        );
+        // Read and write are judged by their own threshold: a read 26
+        // minutes old is fresh, a write 26 minutes old is not.
+        let report = SyncReport::assess(
+            vec![aged(26 * minute, 26 * minute, 4)],
+            now(),
+            Thresholds::default(),
+        );
+        assert!(!report.syncs[0].read.stale);
+        assert!(report.syncs[0].write.stale);
+    }
+
+    #[test]
+    fn a_location_served_by_two_syncs_is_as_writable_as_the_worse() {
+        let report = SyncReport::assess(
+            vec![
+                sync("green", 1, "green", 1, 5),
+                sync("green", 1, "red", 1, 5),
+                sync("green", 1, "green", 1, 6),
+                sync("green", 1, "green", 30, 6),
+            ],
+            now(),
+            Thresholds::default(),
+        );
+        assert_eq!(report.for_location(5).count(), 2);
+        assert_eq!(report.write_readiness(5), WriteReadiness::Down);
+        assert!(!report.write_readiness(5).can_write());
+        assert_eq!(report.write_readiness(6), WriteReadiness::Stale);
+    }
+
+    #[test]
+    fn unhealthy_lists_exactly_the_syncs_with_a_red_or_stale_side() {
+        let report = SyncReport::assess(
+            vec![
+                sync("green", 1, "green", 1, 1),
+                sync("red", 1, "green", 1, 2),
+                sync("green", 1, "green", 26, 3),
+                sync("green", 1, "green", 2, 4),
+            ],
+            now(),
+            Thresholds::default(),
+        );
+        let ids: Vec<i32> = report
+            .unhealthy()
+            .flat_map(|s| s.location_ids().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(ids, [2, 3]);
+    }
+
+    #[test]
+    fn a_location_a_sync_lists_as_inactive_is_never_writable() {
+        let mut green = sync("green", 1, "green", 1, 7);
+        green.locations[0].inactive = Some(true);
+        let report = SyncReport::assess(vec![green], now(), Thresholds::default());
+        assert!(report.syncs[0].is_healthy());
+        assert_eq!(report.write_readiness(7), WriteReadiness::Inactive);
+        assert!(!report.write_readiness(7).can_write());
+        assert_eq!(WriteReadiness::Inactive.as_str(), "inactive");
+    }
+
+    fn event(data: serde_json::Value) -> crate::webhooks::SyncStatusEvent {
+        let event = crate::webhooks::Event::from_json(serde_json::json!({
+            "event_name": "sync_status_read_change",
+            "subdomain": "example-subdomain",
+            "data": {"sync_status": data},
+        }))
+        .expect("an event");
+        match event {
+            crate::webhooks::Event::SyncStatusReadChange(change) => change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_that_says_reads_came_back_turns_the_read_side_green() {
+        let mut red = sync("red", 200, "green", 1, 7);
+        red.sync_source_name = Some("Front desk".into());
+        let mut report = SyncReport::assess(vec![red], now(), Thresholds::default());
+        assert!(!report.syncs[0].read.is_healthy());
+        let back = (now() - chrono::Duration::minutes(1)).to_rfc3339();
+        let change = event(serde_json::json!({
+            "read_status": "green", "read_status_at": back, "locations": [{"id": 7}]
+        }));
+        assert!(report.apply_event(&change, now()));
+        assert_eq!(report.syncs[0].read.state, State::Green);
+        assert!(report.syncs[0].read.is_healthy());
+        assert!(report.syncs[0].is_healthy());
+    }
+
+    #[test]
+    fn an_event_with_a_sync_name_and_no_locations_updates_that_sync_only() {
+        let mut front = sync("red", 200, "green", 1, 7);
+        front.sync_source_name = Some("Front desk".into());
+        let mut uptown = sync("red", 200, "green", 1, 8);
+        uptown.sync_source_name = Some("Uptown".into());
+        let mut report = SyncReport::assess(vec![front, uptown], now(), Thresholds::default());
+        let back = (now() - chrono::Duration::minutes(1)).to_rfc3339();
+        let change = event(serde_json::json!({
+            "sync_source_name": "Uptown", "read_status": "green", "read_status_at": back, "locations": []
+        }));
+        assert!(report.apply_event(&change, now()));
+        assert_eq!(
+            report.syncs[0].read.state,
+            State::Red,
+            "Front desk untouched"
+        );
+        assert_eq!(report.syncs[1].read.state, State::Green, "Uptown updated");
+        // An event without a name and without locations touches nothing.
+        let anonymous = event(serde_json::json!({
+            "read_status": "green", "read_status_at": now().to_rfc3339(), "locations": []
+        }));
+        assert!(!report.apply_event(&anonymous, now()));
+        assert_eq!(report.syncs[0].read.state, State::Red);
     }
 }
