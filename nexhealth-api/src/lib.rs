@@ -26,7 +26,7 @@ pub mod webhooks;
 #[doc(hidden)]
 pub use api::introspect;
 pub use api::operations;
-pub use domain::{directory, onboarding, overview, sync_health};
+pub use domain::{changes, directory, onboarding, overview, sync_health};
 pub use transport::{headers, token};
 
 // The crates whose types appear in this crate's public API, re-exported so

@@ -397,3 +397,123 @@ async fn an_onboarding_decision_is_carried_out_through_the_client() {
     created.assert_calls(1);
     fallback.assert_calls(0);
 }
+
+/// A client without the harness's catch-all fallback mock, for tests that
+/// replace a mock midway (httpmock answers with the first mock that matches,
+/// and the fallback would shadow any mock created after it).
+fn client_without_fallback(h: &Harness) -> nexhealth_api::Client {
+    nexhealth_api::Client::builder(nexhealth_contract_tests::API_KEY)
+        .base_url(h.server.base_url())
+        .retry(nexhealth_contract_tests::fast_retries())
+        .build()
+        .unwrap()
+}
+
+/// `/locations` answering `body` until the returned mock is deleted.
+fn locations_answer(h: &Harness, body: serde_json::Value) -> httpmock::Mock<'_> {
+    h.server.mock(|when, then| {
+        when.method(GET)
+            .path("/locations")
+            .query_param_missing("subdomain");
+        then.status(200).json_body(body);
+    })
+}
+
+/// A location added after the directory's fetch is found on first use, and a
+/// flood of unknown ids costs one call per interval.
+#[tokio::test]
+async fn unknown_ids_refresh_at_most_once_per_interval() {
+    let h = Harness::start().await;
+    h.auth();
+    let mut first = locations_answer(&h, serde_json::to_value(payloads::locations()).unwrap());
+    let client = client_without_fallback(&h);
+    let directory = LocationDirectory::new(client).with_unknown_refresh(Duration::from_millis(300));
+    assert!(directory.location(7).await.unwrap().is_some());
+    first.assert_calls(1);
+    // Location 70 appears in /locations.
+    let second = locations_answer(&h, two_institutions());
+    first.delete();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let found = directory.location(70).await.unwrap();
+    assert_eq!(found.map(|e| e.location.id), Some(70), "found on first use");
+    second.assert_calls(1);
+    // 1,000 lookups of ids nobody has, at once and then again: one call for
+    // the interval, none for known ids, the answer "not found".
+    let lookups = (0..1_000).map(|i| {
+        let directory = directory.clone();
+        tokio::spawn(async move { directory.location(10_000 + i).await })
+    });
+    for result in futures::future::join_all(lookups).await {
+        assert!(result.unwrap().unwrap().is_none());
+    }
+    assert!(directory.location(7).await.unwrap().is_some());
+    second.assert_calls(1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let lookups = (0..1_000).map(|i| {
+        let directory = directory.clone();
+        tokio::spawn(async move { directory.scope(20_000 + i).await })
+    });
+    for result in futures::future::join_all(lookups).await {
+        assert!(result.unwrap().unwrap_err().to_string().contains("20"));
+    }
+    second.assert_calls(2);
+}
+
+/// The watch yields what changed at each refresh: NexHealth's migration (a
+/// new location with the old name, the old one deactivated) as `replaced`,
+/// and the stored old id resolves to the new one.
+#[tokio::test]
+async fn the_watch_yields_a_replacement_and_the_successor_resolves() {
+    let h = Harness::start().await;
+    h.auth();
+    let before = serde_json::to_value(payloads::locations()).unwrap();
+    let mut after = before.clone();
+    after["data"][0]["locations"][0]["inactive"] = json!(true);
+    let mut newcomer = after["data"][0]["locations"][0].clone();
+    newcomer["id"] = json!(700);
+    newcomer["inactive"] = json!(false);
+    after["data"][0]["locations"]
+        .as_array_mut()
+        .unwrap()
+        .push(newcomer);
+    let mut first = locations_answer(&h, before);
+    let client = client_without_fallback(&h);
+    let directory = LocationDirectory::new(client);
+    let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = {
+        let watch = directory.watch(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut watch = std::pin::pin!(watch);
+            while let Some(change) = watch.try_next().await.unwrap() {
+                if sender.send(change).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    // The baseline fetch yields nothing; the answer changes once it is taken.
+    while directory.fetches() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(changes.try_recv().is_err(), "no change from the baseline");
+    let _second = locations_answer(&h, after);
+    first.delete();
+    let change = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("a change within 5 s")
+        .unwrap();
+    let value = serde_json::to_value(&change).unwrap();
+    assert_eq!(value["change"], json!("replaced"), "{value}");
+    assert_eq!(
+        (value["old"].clone(), value["new"].clone()),
+        (json!(7), json!(700))
+    );
+    assert_eq!(directory.successor(7).await.unwrap(), Some(700));
+    assert_eq!(
+        directory.successor(8).await.unwrap(),
+        None,
+        "8 is inactive, with no successor"
+    );
+    watcher.abort();
+}

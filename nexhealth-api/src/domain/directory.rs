@@ -11,9 +11,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::domain::changes::Change;
 use crate::error::Error;
 use crate::generated::Client;
 use crate::generated::types::{InstitutionLocations, Location};
+
+/// The least time between two refreshes caused by unknown ids (see
+/// [`LocationDirectory::with_unknown_refresh`]).
+///
+/// Value: 30 s.
+pub const DEFAULT_UNKNOWN_REFRESH: Duration = Duration::from_secs(30);
 
 /// How long a fetched directory is used before it is fetched again.
 ///
@@ -72,6 +79,8 @@ pub struct Snapshot {
     by_id: HashMap<i32, usize>,
     subdomains: Vec<String>,
     fetched_at: Option<Instant>,
+    /// Old location id → the id that replaced it, over the directory's life.
+    replacements: std::collections::BTreeMap<i32, i32>,
 }
 
 impl Snapshot {
@@ -91,6 +100,37 @@ impl Snapshot {
             }
         }
         snapshot
+    }
+
+    /// The location to use now in place of `old_id`: itself when it is still
+    /// current, else the end of the chain of [`Change::Replaced`](crate::changes::Change::Replaced)
+    /// the directory has seen (an id replaced, then its successor replaced,
+    /// …). `None` when `old_id` is gone with no successor singled out: the
+    /// directory does not guess.
+    pub fn successor(&self, old_id: i32) -> Option<i32> {
+        let mut id = old_id;
+        // Bounded: a chain can be no longer than the replacements known.
+        for _ in 0..=self.replacements.len() {
+            match self.replacements.get(&id) {
+                Some(&next) => id = next,
+                None => break,
+            }
+        }
+        match self.location(id) {
+            Some(entry) if !entry.is_inactive() => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Records that `new` replaced `old` (the directory does, on each
+    /// refresh that finds a [`Change::Replaced`]).
+    pub(crate) fn record_replacement(&mut self, old: i32, new: i32) {
+        self.replacements.insert(old, new);
+    }
+
+    /// The replacements seen so far: old id → new id.
+    pub fn replacements(&self) -> &std::collections::BTreeMap<i32, i32> {
+        &self.replacements
     }
 
     /// Every location, inactive ones included.
@@ -156,9 +196,10 @@ impl Snapshot {
 impl serde::Serialize for Snapshot {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = serializer.serialize_struct("Snapshot", 3)?;
+        let mut out = serializer.serialize_struct("Snapshot", 4)?;
         out.serialize_field("entries", &self.entries)?;
         out.serialize_field("subdomains", &self.subdomains)?;
+        out.serialize_field("replacements", &self.replacements)?;
         out.serialize_field(
             "fetched_secs_ago",
             &self.fetched_at.map(|at| at.elapsed().as_secs()),
@@ -171,6 +212,8 @@ struct Inner {
     client: Client,
     subdomain: Option<String>,
     ttl: Duration,
+    /// The least time between two refreshes caused by unknown ids.
+    unknown_refresh: Duration,
     current: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<()>,
     fetches: std::sync::atomic::AtomicU64,
@@ -193,25 +236,55 @@ impl std::fmt::Debug for LocationDirectory {
 impl LocationDirectory {
     /// A directory of every institution the client's key can reach.
     pub fn new(client: Client) -> Self {
-        Self::build(client, None, DEFAULT_TTL)
+        Self::build(client, None, DEFAULT_TTL, DEFAULT_UNKNOWN_REFRESH)
     }
 
     /// A directory of one institution.
     pub fn for_subdomain(client: Client, subdomain: impl Into<String>) -> Self {
-        Self::build(client, Some(subdomain.into()), DEFAULT_TTL)
+        Self::build(
+            client,
+            Some(subdomain.into()),
+            DEFAULT_TTL,
+            DEFAULT_UNKNOWN_REFRESH,
+        )
     }
 
     /// Changes how long a fetched directory is used.
     pub fn with_ttl(self, ttl: Duration) -> Self {
         let inner = &self.0;
-        Self::build(inner.client.clone(), inner.subdomain.clone(), ttl)
+        Self::build(
+            inner.client.clone(),
+            inner.subdomain.clone(),
+            ttl,
+            inner.unknown_refresh,
+        )
     }
 
-    fn build(client: Client, subdomain: Option<String>, ttl: Duration) -> Self {
+    /// Changes the least time between two refreshes caused by looking up an
+    /// id the directory does not know ([`DEFAULT_UNKNOWN_REFRESH`]): a location
+    /// added after the last fetch is found on first use, and a flood of
+    /// unknown ids costs at most one `GET /locations` per interval.
+    pub fn with_unknown_refresh(self, interval: Duration) -> Self {
+        let inner = &self.0;
+        Self::build(
+            inner.client.clone(),
+            inner.subdomain.clone(),
+            inner.ttl,
+            interval,
+        )
+    }
+
+    fn build(
+        client: Client,
+        subdomain: Option<String>,
+        ttl: Duration,
+        unknown_refresh: Duration,
+    ) -> Self {
         Self(Arc::new(Inner {
             client,
             subdomain,
             ttl,
+            unknown_refresh,
             current: RwLock::new(Arc::new(Snapshot::default())),
             refresh: tokio::sync::Mutex::new(()),
             fetches: Default::default(),
@@ -245,11 +318,44 @@ impl LocationDirectory {
 
     /// Fetches the directory now, whatever its age.
     pub async fn refresh(&self) -> Result<Arc<Snapshot>, Error> {
+        self.refresh_changes().await.map(|(snapshot, _)| snapshot)
+    }
+
+    /// Fetches the directory now and answers what changed since the previous
+    /// fetch (nothing for the first one).
+    pub async fn refresh_changes(&self) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
         let _guard = self.0.refresh.lock().await;
-        self.fetch().await
+        self.fetch_changes().await
+    }
+
+    /// Refreshes every `every` and yields each change as it is seen: the
+    /// first fetch is the baseline (no changes), then one item per change of
+    /// each refresh. A failed refresh is yielded as an error and the watch
+    /// goes on at the next tick.
+    pub fn watch(
+        &self,
+        every: Duration,
+    ) -> impl futures::Stream<Item = Result<Change, Error>> + use<> {
+        use futures::StreamExt;
+        let directory = self.clone();
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        futures::stream::unfold((directory, ticks), |(directory, mut ticks)| async move {
+            ticks.tick().await;
+            let batch: Vec<Result<Change, Error>> = match directory.refresh_changes().await {
+                Ok((_, changes)) => changes.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            Some((futures::stream::iter(batch), (directory, ticks)))
+        })
+        .flatten()
     }
 
     async fn fetch(&self) -> Result<Arc<Snapshot>, Error> {
+        self.fetch_changes().await.map(|(snapshot, _)| snapshot)
+    }
+
+    async fn fetch_changes(&self) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
         self.0
             .fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -260,16 +366,64 @@ impl LocationDirectory {
         let institutions = request.await?.into_data();
         let mut snapshot = Snapshot::from_institutions(institutions);
         snapshot.fetched_at = Some(Instant::now());
+        let previous = self.0.current.read().map(|c| c.clone()).ok();
+        let changes = match &previous {
+            Some(previous) if previous.fetched_at.is_some() => {
+                crate::domain::changes::changes(previous, &snapshot)
+            }
+            _ => Vec::new(),
+        };
+        if let Some(previous) = &previous {
+            snapshot.replacements = previous.replacements.clone();
+        }
+        for change in &changes {
+            if let Change::Replaced { old, new, .. } = change {
+                snapshot.record_replacement(*old, *new);
+            }
+        }
         let snapshot = Arc::new(snapshot);
         if let Ok(mut current) = self.0.current.write() {
             *current = snapshot.clone();
         }
-        Ok(snapshot)
+        Ok((snapshot, changes))
     }
 
-    /// A location by NexHealth id.
+    /// The snapshot, refreshed first when `known` says it lacks what is
+    /// asked and no fetch happened within the unknown-id interval: concurrent
+    /// misses share one refresh, and a flood costs one call per interval.
+    async fn knowing(&self, known: impl Fn(&Snapshot) -> bool) -> Result<Arc<Snapshot>, Error> {
+        let snapshot = self.snapshot().await?;
+        if known(&snapshot) || self.recently_fetched(&snapshot) {
+            return Ok(snapshot);
+        }
+        let _guard = self.0.refresh.lock().await;
+        let current = self.0.current.read().map(|c| c.clone()).unwrap_or(snapshot);
+        if known(&current) || self.recently_fetched(&current) {
+            return Ok(current);
+        }
+        self.fetch().await
+    }
+
+    fn recently_fetched(&self, snapshot: &Snapshot) -> bool {
+        snapshot
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.0.unknown_refresh)
+    }
+
+    /// A location by NexHealth id. An id the directory does not know causes
+    /// one refresh (at most one per [`with_unknown_refresh`](Self::with_unknown_refresh)
+    /// interval) before the answer is `None`.
     pub async fn location(&self, location_id: i32) -> Result<Option<Entry>, Error> {
-        Ok(self.snapshot().await?.location(location_id).cloned())
+        Ok(self
+            .knowing(|s| s.location(location_id).is_some())
+            .await?
+            .location(location_id)
+            .cloned())
+    }
+
+    /// The location to use now in place of `old_id` (see [`Snapshot::successor`]).
+    pub async fn successor(&self, old_id: i32) -> Result<Option<i32>, Error> {
+        Ok(self.snapshot().await?.successor(old_id))
     }
 
     /// A location by its id in the practice's health record system.
@@ -295,13 +449,18 @@ impl LocationDirectory {
             .collect())
     }
 
-    /// The subdomain and location id a location-scoped call needs.
+    /// The subdomain and location id a location-scoped call needs (an
+    /// unknown id refreshes first, as for [`location`](Self::location)).
     pub async fn scope(&self, location_id: i32) -> Result<Scope, Error> {
-        self.snapshot().await?.scope(location_id, None)
+        self.knowing(|s| s.location(location_id).is_some())
+            .await?
+            .scope(location_id, None)
     }
 
     /// Like [`LocationDirectory::scope`], and checks the location belongs to `subdomain`.
     pub async fn scope_in(&self, subdomain: &str, location_id: i32) -> Result<Scope, Error> {
-        self.snapshot().await?.scope(location_id, Some(subdomain))
+        self.knowing(|s| s.location(location_id).is_some())
+            .await?
+            .scope(location_id, Some(subdomain))
     }
 }

@@ -7,6 +7,7 @@
 //! onboarding guide into a typed decision. Helpers that join answers of two
 //! endpoints join on ids (institution id, location id), never on subdomains.
 
+pub mod changes;
 pub mod directory;
 pub mod onboarding;
 pub mod overview;
