@@ -388,8 +388,11 @@ mod tests {
     use crate::generated::types::{InstitutionLocations, SyncStatus};
     use serde_json::json;
 
-    /// A snapshot of institutions `(id, [(location id, name, inactive)])`.
-    fn snapshot(institutions: &[(i32, &[(i32, &str, bool)])]) -> Snapshot {
+    /// `(location id, name, inactive)`.
+    type Office<'a> = (i32, &'a str, bool);
+
+    /// A snapshot of institutions `(id, [Office])`.
+    fn snapshot(institutions: &[(i32, &[Office<'_>])]) -> Snapshot {
         let answer: Vec<InstitutionLocations> = institutions
             .iter()
             .map(|(id, locations)| {
