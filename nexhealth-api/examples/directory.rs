@@ -8,8 +8,21 @@
 //! real API). Without it, it starts an in-process stand-in server that answers
 //! with the spec's examples. Set `RUST_LOG=nexhealth_api=debug` to see the
 //! SDK's tracing (operation, status, attempt, timing; never bodies or keys).
+//!
+//! `--watch SECONDS [--seconds TOTAL]`: after printing the directory, refresh it
+//! every SECONDS and print one JSON line per change
+//! ([`nexhealth_api::changes::Change`]: `"change"` is `added`, `removed`,
+//! `deactivated`, `reactivated`, `renamed`, `moved`, `flags` or `replaced`, with
+//! the `location_id`, and for `replaced` also `"old"`, `"new"` and the evidence);
+//! stop after TOTAL seconds when given. On the stand-in, its locations change
+//! once per SECONDS ([`nexhealth_api::mock::location_phases`]) so that the watch
+//! has something to show.
 
+use std::time::Duration;
+
+use futures::StreamExt;
 use nexhealth_api::Client;
+use nexhealth_api::directory::LocationDirectory;
 use nexhealth_api::mock::StandIn;
 use nexhealth_api::overview::Overview;
 
@@ -21,6 +34,28 @@ async fn main() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let seconds_of = |flag: &str| -> anyhow::Result<Option<Duration>> {
+        match args.iter().position(|a| a == flag) {
+            None => Ok(None),
+            Some(i) => {
+                let value = args
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow::anyhow!("{flag} needs a number of seconds"))?;
+                let seconds: f64 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{flag} {value}: not a number of seconds"))?;
+                // Bounded: at least 10 ms, at most a day.
+                anyhow::ensure!(
+                    seconds.is_finite() && (0.01..=86_400.0).contains(&seconds),
+                    "{flag} {value}: give between 0.01 and 86400 seconds"
+                );
+                Ok(Some(Duration::from_secs_f64(seconds)))
+            }
+        }
+    };
+    let watch = seconds_of("--watch")?;
+    let total = seconds_of("--seconds")?;
     let _stand_in;
     let client = match std::env::var(nexhealth_api::API_KEY_VAR) {
         Ok(_) => {
@@ -29,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
             client
         }
         Err(_) => {
-            let server = StandIn::start().await;
+            let server = match watch {
+                Some(every) => StandIn::with_moving_locations(every).await,
+                None => StandIn::start().await,
+            };
             println!(
                 "Using an embedded stand-in server at {} (NEXHEALTH_API_KEY is not set); it answers with the spec's examples",
                 server.base_url()
@@ -46,5 +84,22 @@ async fn main() -> anyhow::Result<()> {
     // never dropped, and what could not be read is said.
     let overview = Overview::fetch(&client).await?;
     print!("{overview}");
+    let Some(every) = watch else {
+        return Ok(());
+    };
+    // The watch: the first refresh is the baseline, then one line per change.
+    let directory = LocationDirectory::new(client);
+    let changes = directory.watch(every).for_each(|change| async move {
+        match change {
+            Ok(change) => println!("{}", serde_json::to_string(&change).unwrap_or_default()),
+            Err(e) => eprintln!("refresh failed: {e}"),
+        }
+    });
+    match total {
+        Some(total) => {
+            let _ = tokio::time::timeout(total, changes).await;
+        }
+        None => changes.await,
+    }
     Ok(())
 }

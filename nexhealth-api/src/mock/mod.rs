@@ -44,7 +44,7 @@ pub use proxy::FaultProxy;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_server::{RedisCluster, RedisServer};
 pub use simulator::{Attempt, DeliverySimulator, RETRY_SCHEDULE};
-pub use stand_in::StandIn;
+pub use stand_in::{StandIn, location_phases};
 
 use httpmock::MockServer;
 

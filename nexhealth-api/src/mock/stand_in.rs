@@ -48,6 +48,44 @@ impl StandIn {
     /// Starts the server on a free loopback port.
     pub async fn start() -> Self {
         let server = MockServer::start_async().await;
+        Self::serve_routes(&server).await;
+        Self { server }
+    }
+
+    /// A stand-in whose `GET /locations` moves through [`location_phases`],
+    /// one phase every `every` from now, then stays at the last: a location
+    /// added, one renamed, a migration (the old location deactivated, a new one
+    /// with its name), one that disappears, a changed time zone, one
+    /// reactivated. Every other operation answers as [`StandIn::start`] does.
+    /// For demos and tests of [`LocationDirectory::watch`](crate::directory::LocationDirectory::watch).
+    pub async fn with_moving_locations(every: std::time::Duration) -> Self {
+        let server = MockServer::start_async().await;
+        let phases: Vec<String> = location_phases()
+            .iter()
+            .map(|body| serde_json::to_string(body).unwrap_or_default())
+            .collect();
+        let started = std::time::Instant::now();
+        let every = every.max(std::time::Duration::from_millis(1));
+        // Registered first: httpmock answers with the first mock that matches.
+        server
+            .mock_async(move |when, then| {
+                when.method(httpmock::Method::GET).path("/locations");
+                then.respond_with(move |_: &httpmock::HttpMockRequest| {
+                    let phase = (started.elapsed().as_nanos() / every.as_nanos())
+                        .min(phases.len() as u128 - 1) as usize;
+                    httpmock::HttpMockResponse::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(phases[phase].clone())
+                        .build()
+                });
+            })
+            .await;
+        Self::serve_routes(&server).await;
+        Self { server }
+    }
+
+    async fn serve_routes(server: &MockServer) {
         for route in routes() {
             server
                 .mock_async(|when, then| {
@@ -62,7 +100,6 @@ impl StandIn {
                 })
                 .await;
         }
-        Self { server }
     }
 
     /// The base URL to give [`crate::ClientBuilder::base_url`].
@@ -74,4 +111,45 @@ impl StandIn {
     pub fn server(&self) -> &MockServer {
         &self.server
     }
+}
+
+/// The answers of [`StandIn::with_moving_locations`]'s `GET /locations`, in
+/// order, built from [`payloads::locations`] (institution 1
+/// `example-subdomain`: 7 "Default" active, 8 "Uptown" inactive):
+///
+/// 0. as the spec's example;
+/// 1. location 9 "Midtown" added;
+/// 2. 7 deactivated and 70 "Default" added (NexHealth's migration: replaced),
+///    9 renamed "Midtown Dental";
+/// 3. 9 gone (removed, no successor), 70's time zone `America/Chicago`;
+/// 4. 8 reactivated.
+pub fn location_phases() -> Vec<crate::generated::types::LocationListResponse> {
+    let base = payloads::locations();
+    let mut phases = vec![base.clone()];
+    let template = base.data[0].locations[0].clone();
+    let office = |id: i32, name: &str| {
+        let mut location = template.clone();
+        location.id = id;
+        location.name = Some(name.to_string());
+        location.inactive = Some(false);
+        location.foreign_id = Some(format!("{id}"));
+        location
+    };
+    let mut next = base;
+    next.data[0].locations.push(office(9, "Midtown"));
+    phases.push(next.clone());
+    next.data[0].locations[0].inactive = Some(true);
+    next.data[0].locations[2].name = Some("Midtown Dental".into());
+    next.data[0].locations.push(office(70, "Default"));
+    phases.push(next.clone());
+    next.data[0].locations.retain(|l| l.id != 9);
+    if let Some(seventy) = next.data[0].locations.iter_mut().find(|l| l.id == 70) {
+        seventy.tz = Some("America/Chicago".into());
+    }
+    phases.push(next.clone());
+    if let Some(eight) = next.data[0].locations.iter_mut().find(|l| l.id == 8) {
+        eight.inactive = Some(false);
+    }
+    phases.push(next);
+    phases
 }

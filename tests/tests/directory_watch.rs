@@ -1,0 +1,112 @@
+//! The main job in `--watch` mode against the stand-in whose locations move:
+//! the directory printed once, then one JSON line per change, NexHealth's
+//! migration among them as `replaced`, and a clean stop after `--seconds`.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The example's binary, built now: a test never runs a stale one.
+fn example() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().unwrap().parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "nexhealth-api",
+            "--example",
+            "directory",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the directory example failed");
+    debug.join("examples").join("directory")
+}
+
+#[test]
+fn watch_prints_the_directory_then_one_json_line_per_change() {
+    let started = std::time::Instant::now();
+    let out = Command::new(example())
+        .args(["--watch", "0.6", "--seconds", "4.5"])
+        .env_remove("NEXHEALTH_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed().as_secs_f64() < 30.0,
+        "stopped after --seconds"
+    );
+    assert!(
+        stdout.lines().next().unwrap().contains("stand-in server"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Locations (2):"),
+        "the directory first: {stdout}"
+    );
+    let changes: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    for change in &changes {
+        let kind = change["change"].as_str().unwrap();
+        assert!(
+            [
+                "added",
+                "removed",
+                "deactivated",
+                "reactivated",
+                "renamed",
+                "moved",
+                "flags",
+                "replaced"
+            ]
+            .contains(&kind),
+            "{change}"
+        );
+        assert!(change["location_id"].is_i64(), "{change}");
+    }
+    let has = |kind: &str, id: i64| {
+        changes
+            .iter()
+            .any(|c| c["change"] == kind && c["location_id"] == id)
+    };
+    assert!(has("added", 9), "{stdout}");
+    assert!(has("reactivated", 8), "{stdout}");
+    let replaced = changes
+        .iter()
+        .find(|c| c["change"] == "replaced")
+        .unwrap_or_else(|| panic!("no replacement in {stdout}"));
+    assert_eq!(
+        (replaced["old"].as_i64(), replaced["new"].as_i64()),
+        (Some(7), Some(70))
+    );
+    assert_eq!(replaced["evidence"]["same_name"], true);
+    assert_eq!(replaced["evidence"]["old_location"], "deactivated");
+    // 7 is reported once, as replaced: never also as deactivated or removed.
+    assert!(!has("deactivated", 7) && !has("removed", 7), "{stdout}");
+}
+
+#[test]
+fn bad_watch_values_are_refused_with_a_message() {
+    let binary = example();
+    for bad in [["--watch", "0"], ["--watch", "soon"], ["--watch", "1e12"]] {
+        let out = Command::new(&binary)
+            .args(bad)
+            .env_remove("NEXHEALTH_API_KEY")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--watch"), "{bad:?}: {stderr}");
+    }
+}
