@@ -14,9 +14,9 @@
 //! ([`nexhealth_api::changes::Change`]: `"change"` is `added`, `removed`,
 //! `deactivated`, `reactivated`, `renamed`, `moved`, `flags` or `replaced`, with
 //! the `location_id`, and for `replaced` also `"old"`, `"new"` and the evidence);
-//! stop after TOTAL seconds when given. On the stand-in, its locations change
-//! once per SECONDS ([`nexhealth_api::mock::location_phases`]) so that the watch
-//! has something to show.
+//! stop after TOTAL seconds when given. On the stand-in, its locations take one
+//! step of a scripted history per refresh ([`nexhealth_api::mock::location_phases`])
+//! so that the watch has something to show.
 
 use std::time::Duration;
 
@@ -65,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(_) => {
             let server = match watch {
-                Some(every) => StandIn::with_moving_locations(every).await,
+                // Phase 0 for the overview and the watch's baseline, then one
+                // step of the scripted history per refresh.
+                Some(_) => StandIn::with_moving_locations(2).await,
                 None => StandIn::start().await,
             };
             println!(

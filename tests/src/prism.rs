@@ -132,6 +132,30 @@ impl Prism {
             .collect()
     }
 
+    /// Fails, naming the operation and the facts file, when NexHealth's
+    /// served description lacks `id`: Prism could not answer it anyway.
+    pub fn assert_described(&self, id: OperationId) {
+        let facts_file = root().join("data").join("nexhealth-published-facts.json");
+        let facts: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&facts_file).expect("the facts file"))
+                .expect("JSON");
+        let op = id.operation();
+        assert!(
+            facts["paths"]
+                .get(op.path)
+                .and_then(|item| item.get(op.method.to_lowercase()))
+                .is_some(),
+            "{} {} ({}) is not in {}: refresh it with `cargo xtask published-facts PATH` from a \
+             NexHealth file that describes it (the whole one: \
+             ../shared/reference/nexhealth-openapi-full.json), or declare the operation in \
+             `not_walked` (tests/src/prism.rs) with the reason",
+            op.method,
+            op.path,
+            id.id(),
+            facts_file.display()
+        );
+    }
+
     /// Asserts that Prism received every operation the suite walks, and that
     /// NexHealth's served description has each of them. Every operation of the
     /// registry is either walked or declared in [`not_walked`] with a reason:

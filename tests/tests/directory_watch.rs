@@ -30,7 +30,7 @@ fn example() -> std::path::PathBuf {
 fn watch_prints_the_directory_then_one_json_line_per_change() {
     let started = std::time::Instant::now();
     let out = Command::new(example())
-        .args(["--watch", "0.6", "--seconds", "4.5"])
+        .args(["--watch", "0.3", "--seconds", "4"])
         .env_remove("NEXHEALTH_API_KEY")
         .output()
         .unwrap();
@@ -75,6 +75,28 @@ fn watch_prints_the_directory_then_one_json_line_per_change() {
         );
         assert!(change["location_id"].is_i64(), "{change}");
     }
+    // One step per refresh: the whole scripted history, in order.
+    let kinds: Vec<(String, i64)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().unwrap().to_string(),
+                c["location_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64)> = [
+        ("added", 9),
+        ("renamed", 9),
+        ("replaced", 70),
+        ("removed", 9),
+        ("flags", 70),
+        ("reactivated", 8),
+    ]
+    .iter()
+    .map(|(k, id)| (k.to_string(), *id))
+    .collect();
+    assert_eq!(kinds, expected, "{stdout}");
     let has = |kind: &str, id: i64| {
         changes
             .iter()

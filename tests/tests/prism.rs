@@ -43,6 +43,7 @@ async fn every_operation(prism: &Prism) {
         if not_walked(op).is_some() {
             continue;
         }
+        prism.assert_described(op);
         let name = op.id();
         match op {
             // The client exchanges its key for a token before its first call.

@@ -553,6 +553,26 @@ pub fn check_registry(spec: &Value, tests_dir: &Path) -> Vec<Failure> {
             .filter(|(_, variant)| !names(variant))
             .map(|(id, _)| id.as_str())
             .collect();
+        // An arm that only says "later" (rustc's own suggestion for a missing
+        // arm is `=> todo!()`) compiles, and fails only when the suite runs.
+        for (number, line) in text.lines().enumerate() {
+            if line.contains("OperationId::")
+                && line.contains("=>")
+                && ["todo!(", "unimplemented!("]
+                    .iter()
+                    .any(|m| line.contains(m))
+            {
+                failures.push(Failure {
+                    check: "6 registry",
+                    file: file.clone(),
+                    place: format!("line {}", number + 1),
+                    message: format!("an operation's arm is a placeholder: `{}`", line.trim()),
+                    fix: "write the arm (see the other arms of that `match`), or declare the \
+                          operation's exception with its reason"
+                        .into(),
+                });
+            }
+        }
         // A file that names two operations or more lists them; one that names
         // a single operation (or only `OperationId::ALL`) does not.
         if variants.len() - missing.len() >= 2 && !missing.is_empty() {

@@ -98,7 +98,8 @@ fn cli() -> Command {
                 ))
                 .arg(flag(
                     "check",
-                    "Write nothing: fail if the kept copy is stale",
+                    "Write nothing: fail if the kept copy is stale. Where NexHealth's file is not \
+                     there it prints SKIPPED, naming what was not compared, and exits 0",
                 ))
                 .after_help(EXIT_CODES),
         )
@@ -261,8 +262,8 @@ fn new_operation(root: &Path, args: &ArgMatches) -> ExitCode {
         Ok(written) => {
             println!("wrote {}", written.display());
             println!(
-                "next: fill in the test's expectations, add the operation to the `match`es the \
-                 build names, then `cargo xtask check` and `cargo test -p nexhealth-contract-tests`"
+                "next: `cargo xtask check` names every `match` that must learn the operation \
+                 ([6 registry]); teach them, add the test's assertions, then `cargo xtask quick`"
             );
             ExitCode::SUCCESS
         }

@@ -78,6 +78,7 @@ pub fn new_operation(paths: &Paths, operation_id: &str) -> Result<PathBuf, Strin
         ));
     }
     let mut setters = String::new();
+    let mut matchers = String::new();
     for parameter in op
         .get("parameters")
         .and_then(Value::as_array)
@@ -93,11 +94,13 @@ pub fn new_operation(paths: &Paths, operation_id: &str) -> Result<PathBuf, Strin
         if (place == Some("path") || (place == Some("query") && required))
             && !param.eq_ignore_ascii_case("Nex-Api-Version")
         {
-            setters.push_str(&format!(
-                "\n        .{}({})",
-                nexhealth_openapi::method_name(param).replace(['[', ']'], ""),
-                example_value(&spec, parameter)
-            ));
+            let setter = nexhealth_openapi::method_name(param).replace(['[', ']'], "");
+            let value = example_value(&spec, parameter);
+            setters.push_str(&format!("\n        .{setter}({value})"));
+            if place == Some("path") {
+                // The typed matcher: the mock answers only this id.
+                matchers.push_str(&format!(".{setter}({value})"));
+            }
         }
     }
     if op
@@ -147,7 +150,8 @@ use nexhealth_contract_tests::Harness;
 async fn {name}_sends_the_documented_request_and_decodes_the_answer() {{
     let h = Harness::start().await;
     h.auth();
-    let mock = h.server.{name}(|_when, then| {{
+    let mock = h.server.{name}(|when, then| {{
+        when{matchers};
         {answer}
     }});
     let (client, fallback) = h.client();
@@ -164,5 +168,10 @@ async fn {name}_sends_the_documented_request_and_decodes_the_answer() {{
     );
     std::fs::create_dir_all(file.parent().expect("has a parent")).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    // Formatted as `cargo fmt` would (long names wrap), when rustfmt is there.
+    let _ = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .arg(&file)
+        .status();
     Ok(file)
 }

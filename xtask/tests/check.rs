@@ -526,13 +526,19 @@ fn new_operation_writes_a_skeleton_that_satisfies_the_contract_rule() {
     let text = std::fs::read_to_string(&written).unwrap();
     for expected in [
         "#[tokio::test]",
-        "h.server.get_locations_id_appointment_descriptors(",
+        "h.server.get_locations_id_appointment_descriptors(|when, then| {",
+        "when.id(",
         "then.ok(&payloads::examples::get_locations_id_appointment_descriptors_200());",
-        ".get_locations_id_appointment_descriptors()\n        .id(",
+        ".get_locations_id_appointment_descriptors()",
         "mock.assert();",
         "fallback.assert_calls(0);",
     ] {
-        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        // rustfmt decides the line breaks: compare without whitespace.
+        let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+        assert!(
+            squeeze(&text).contains(&squeeze(expected)),
+            "{expected:?} not in:\n{text}"
+        );
     }
     syn::parse_file(&text).expect("the skeleton is Rust");
     let failures = copy.check();
@@ -545,4 +551,21 @@ fn new_operation_writes_a_skeleton_that_satisfies_the_contract_rule() {
     // A second run refuses to overwrite the maintainer's work.
     let again = xtask::scaffold::new_operation(&copy.paths, id).unwrap_err();
     assert!(again.contains("exists already"), "{again}");
+}
+
+/// rustc suggests `=> todo!()` for a missing arm; it compiles and fails only
+/// when the suite runs, so check 6 names it.
+#[test]
+fn check_6_a_placeholder_arm_is_not_an_answer() {
+    let copy = Copy::new();
+    let lib = copy.paths.tests.join("src").join("lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    let broken = text.replacen(
+        "OperationId::GetInstitutions => client.get_institutions().await.map(drop),",
+        "OperationId::GetInstitutions => todo!(),",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&lib, broken).unwrap();
+    assert_fails(&copy.check(), "6 registry", "line ", "placeholder");
 }

@@ -67,7 +67,10 @@ pub struct Evidence {
     pub old_sync_gone: Option<bool>,
 }
 
-/// A configuration field of a location whose value changed.
+/// The configuration fields of a location whose changes are reported.
+///
+/// Value: `insert_appt_client`, `map_by_operatory`, `appt_types_map_by_operatory`,
+/// `tz`, `foreign_id`.
 pub const FLAG_FIELDS: [&str; 5] = [
     "insert_appt_client",
     "map_by_operatory",

@@ -52,27 +52,28 @@ impl StandIn {
         Self { server }
     }
 
-    /// A stand-in whose `GET /locations` moves through [`location_phases`],
-    /// one phase every `every` from now, then stays at the last: a location
-    /// added, one renamed, a migration (the old location deactivated, a new one
-    /// with its name), one that disappears, a changed time zone, one
-    /// reactivated. Every other operation answers as [`StandIn::start`] does.
-    /// For demos and tests of [`LocationDirectory::watch`](crate::directory::LocationDirectory::watch).
-    pub async fn with_moving_locations(every: std::time::Duration) -> Self {
+    /// A stand-in whose `GET /locations` moves through [`location_phases`]:
+    /// its first `unchanged` answers are phase 0, then each answer is the next
+    /// phase, and the last one stays: a location added, one renamed, a
+    /// migration (the old location deactivated, a new one with its name), one
+    /// that disappears, a changed time zone, one reactivated. One step per
+    /// request, not per second, so a watcher sees every step however busy the
+    /// machine. Every other operation answers as [`StandIn::start`] does. For
+    /// demos and tests of [`LocationDirectory::watch`](crate::directory::LocationDirectory::watch).
+    pub async fn with_moving_locations(unchanged: usize) -> Self {
         let server = MockServer::start_async().await;
         let phases: Vec<String> = location_phases()
             .iter()
             .map(|body| serde_json::to_string(body).unwrap_or_default())
             .collect();
-        let started = std::time::Instant::now();
-        let every = every.max(std::time::Duration::from_millis(1));
+        let served = std::sync::atomic::AtomicUsize::new(0);
         // Registered first: httpmock answers with the first mock that matches.
         server
             .mock_async(move |when, then| {
                 when.method(httpmock::Method::GET).path("/locations");
                 then.respond_with(move |_: &httpmock::HttpMockRequest| {
-                    let phase = (started.elapsed().as_nanos() / every.as_nanos())
-                        .min(phases.len() as u128 - 1) as usize;
+                    let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let phase = (n + 1).saturating_sub(unchanged).min(phases.len() - 1);
                     httpmock::HttpMockResponse::builder()
                         .status(200)
                         .header("content-type", "application/json")
