@@ -151,7 +151,7 @@ impl Section {
                 "every operation has a test function in tests/tests that calls the client (a problem: one operation)"
             }
             Section::Registry => {
-                "every test file that lists operations by `OperationId::…` names every operation (a problem: one file)"
+                "every test file that lists operations by `OperationId::…` names every operation with a real arm, and each operation the Prism walk calls is in NexHealth's facts (a problem: one file, arm or operation)"
             }
         }
     }
@@ -540,7 +540,7 @@ pub fn check_registry(spec: &Value, tests_dir: &Path) -> Vec<Failure> {
     let mut sources = Vec::new();
     rust_sources(tests_dir, &mut sources);
     sources.sort();
-    let mut failures = Vec::new();
+    let mut failures = check_prism_walk(&variants, tests_dir);
     for (file, text) in sources {
         let names = |variant: &str| {
             let needle = format!("OperationId::{variant}");
@@ -591,6 +591,95 @@ pub fn check_registry(spec: &Value, tests_dir: &Path) -> Vec<Failure> {
         }
     }
     failures
+}
+
+/// The Prism walk against its facts: an operation the walk does not declare
+/// in `not_walked` (tests/src/prism.rs) must be in NexHealth's facts
+/// (tests/data/nexhealth-published-facts.json), or Prism cannot answer it and
+/// the suite fails where `check` would have passed.
+fn check_prism_walk(variants: &[(String, String)], tests_dir: &Path) -> Vec<Failure> {
+    use quote::ToTokens;
+    let prism = tests_dir.join("src").join("prism.rs");
+    let facts_file = tests_dir
+        .join("data")
+        .join("nexhealth-published-facts.json");
+    let (Ok(text), Ok(facts)) = (
+        std::fs::read_to_string(&prism),
+        std::fs::read_to_string(&facts_file),
+    ) else {
+        return vec![];
+    };
+    let Ok(facts) = serde_json::from_str::<Value>(&facts) else {
+        return vec![Failure {
+            check: "6 registry",
+            file: facts_file,
+            place: "(file)".into(),
+            message: "is not JSON".into(),
+            fix: "run `cargo xtask published-facts PATH`".into(),
+        }];
+    };
+    // The variants of `not_walked`'s arms that answer something other than `None`.
+    let Ok(parsed) = syn::parse_file(&text) else {
+        return vec![];
+    };
+    let mut declared: Vec<String> = Vec::new();
+    for item in &parsed.items {
+        let syn::Item::Fn(f) = item else { continue };
+        if f.sig.ident != "not_walked" {
+            continue;
+        }
+        for stmt in &f.block.stmts {
+            let syn::Stmt::Expr(syn::Expr::Match(m), _) = stmt else {
+                continue;
+            };
+            for arm in &m.arms {
+                if arm.body.to_token_stream().to_string() == "None" {
+                    continue;
+                }
+                let pattern = arm.pat.to_token_stream().to_string();
+                declared.extend(
+                    pattern
+                        .split('|')
+                        .filter_map(|p| p.trim().strip_prefix("OperationId ::"))
+                        .map(|v| v.trim().to_string()),
+                );
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for (id, variant) in variants {
+        if declared.contains(variant) {
+            continue;
+        }
+        let described = facts_describe(&facts, id);
+        if !described {
+            failures.push(Failure {
+                check: "6 registry",
+                file: prism.clone(),
+                place: "not_walked".into(),
+                message: format!(
+                    "the Prism walk would call {id}, which {} does not describe",
+                    facts_file.display()
+                ),
+                fix: "declare it in `not_walked` with the reason, or refresh the facts with \
+                      `cargo xtask published-facts PATH` from a NexHealth file that describes it"
+                    .into(),
+            });
+        }
+    }
+    failures
+}
+
+/// Whether NexHealth's facts describe the operation `id` (by operationId, or
+/// by the method and path our spec gives it).
+fn facts_describe(facts: &Value, id: &str) -> bool {
+    facts
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, item)| item.as_object().into_iter().flatten())
+        .any(|(_, op)| op.get("operationId").and_then(Value::as_str) == Some(id))
 }
 
 /// The methods called as `client.METHOD(` (any receiver whose last name is

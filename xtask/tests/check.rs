@@ -37,6 +37,17 @@ impl Copy {
         copy_dir(&repo.generated, &paths.generated);
         copy_dir(&repo.tests.join("tests"), &paths.tests.join("tests"));
         copy_dir(&repo.tests.join("src"), &paths.tests.join("src"));
+        std::fs::create_dir_all(paths.tests.join("data")).unwrap();
+        std::fs::copy(
+            repo.tests
+                .join("data")
+                .join("nexhealth-published-facts.json"),
+            paths
+                .tests
+                .join("data")
+                .join("nexhealth-published-facts.json"),
+        )
+        .unwrap();
         Self { _dir: dir, paths }
     }
 
@@ -464,9 +475,16 @@ fn a_new_operation_names_every_place_that_must_learn_it() {
         "/paths/~1locations~1{id}~1appointment_descriptors/get",
         "client.get_locations_id_appointment_descriptors()",
     );
+    // The Prism walk would call it, and NexHealth's facts do not describe it.
+    assert_fails(
+        &failures,
+        "6 registry",
+        "not_walked",
+        "would call getLocationsIdAppointmentDescriptors",
+    );
     let mut named: Vec<String> = failures
         .iter()
-        .filter(|f| f.check == "6 registry")
+        .filter(|f| f.check == "6 registry" && f.place == "(file)")
         .map(|f| {
             assert!(
                 f.message.contains("getLocationsIdAppointmentDescriptors"),
@@ -568,4 +586,46 @@ fn check_6_a_placeholder_arm_is_not_an_answer() {
     assert_ne!(broken, text);
     std::fs::write(&lib, broken).unwrap();
     assert_fails(&copy.check(), "6 registry", "line ", "placeholder");
+}
+
+/// An operation the Prism walk would call but NexHealth's facts lack: check
+/// names it (the suite would fail), until `not_walked` declares it.
+#[test]
+fn check_6_a_walked_operation_missing_from_the_facts() {
+    let copy = Copy::new();
+    let id = "getLocationsIdAppointmentDescriptors";
+    copy.edit(|spec| {
+        let mut get = spec.pointer(LOCATION).unwrap().clone();
+        get["operationId"] = json!(id);
+        spec["paths"]["/locations/{id}/appointment_descriptors"] = json!({ "get": get });
+    });
+    let prism = copy.paths.tests.join("src").join("prism.rs");
+    let text = std::fs::read_to_string(&prism).unwrap();
+    let walked = text.replacen(
+        "OperationId::PostAuthenticates\n",
+        "OperationId::PostAuthenticates\n        | OperationId::GetLocationsIdAppointmentDescriptors\n",
+        1,
+    );
+    assert_ne!(walked, text);
+    std::fs::write(&prism, &walked).unwrap();
+    assert_fails(
+        &copy.check(),
+        "6 registry",
+        "not_walked",
+        "would call getLocationsIdAppointmentDescriptors",
+    );
+    let declared = text.replacen(
+        "OperationId::GetWebhookEndpoints\n",
+        "OperationId::GetLocationsIdAppointmentDescriptors\n        | OperationId::GetWebhookEndpoints\n",
+        1,
+    );
+    assert_ne!(declared, text);
+    std::fs::write(&prism, &declared).unwrap();
+    assert!(
+        !copy
+            .check()
+            .iter()
+            .any(|f| f.message.contains("would call")),
+        "declared in not_walked"
+    );
 }
