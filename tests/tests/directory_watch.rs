@@ -28,8 +28,9 @@ fn example() -> std::path::PathBuf {
 
 #[test]
 fn watch_prints_the_directory_then_one_json_line_per_change() {
+    let binary = example();
     let started = std::time::Instant::now();
-    let out = Command::new(example())
+    let out = Command::new(binary)
         .args(["--watch", "0.3", "--seconds", "4"])
         .env_remove("NEXHEALTH_API_KEY")
         .output()
