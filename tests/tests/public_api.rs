@@ -307,6 +307,31 @@ async fn payloads_sync_status_is_healthy_today() {
     );
 }
 
+/// A zero per-call timeout or deadline is the caller's mistake, said as such
+/// before anything is sent (not a timeout, not a rate-limit budget).
+#[tokio::test]
+async fn a_zero_per_call_timeout_or_deadline_is_refused_before_sending() {
+    use nexhealth_api::CallExt;
+    let h = Harness::start().await;
+    let (client, fallback) = h.client();
+    let by_deadline = client
+        .get_institutions()
+        .deadline(Duration::ZERO)
+        .await
+        .unwrap_err();
+    let by_timeout = client
+        .get_institutions()
+        .timeout(Duration::ZERO)
+        .await
+        .unwrap_err();
+    for (error, name) in [(by_deadline, "deadline"), (by_timeout, "timeout")] {
+        assert!(error.is_invalid_request(), "{error:?}");
+        assert!(!error.is_rate_limited() && !error.is_timeout(), "{error:?}");
+        assert!(error.to_string().contains(name), "{error}");
+    }
+    fallback.assert_calls(0);
+}
+
 #[test]
 fn a_base_url_without_a_scheme_says_so() {
     for url in ["nexhealth.info", "localhost:8080", "127.0.0.1:3000/api"] {

@@ -57,6 +57,15 @@ impl ClientHooks<ClientState> for Client {
             progenitor_client::Error::Custom(message)
         };
         check_query(request).map_err(refuse)?;
+        // A zero per-call timeout or deadline would fail the call for a reason
+        // that is not the server's or the budget's: say what it is.
+        for (name, value) in [("timeout", options.timeout), ("deadline", options.deadline)] {
+            if value.is_some_and(|v| v.is_zero()) {
+                return Err(refuse(Error::invalid_request(format!(
+                    "the call's `{name}` is zero: it would end before it starts"
+                ))));
+            }
+        }
         let state = self.inner();
         if !state.session.is_own_origin(request.url()) {
             return Err(refuse(Error::invalid_request(
