@@ -250,7 +250,7 @@ pub fn changes_with_syncs(
                 } else if old.is_inactive() && !new.is_inactive() {
                     out.push(Change::Reactivated { location_id: id });
                 }
-                if !same_name(old, new) && old.location.name != new.location.name {
+                if old.location.name != new.location.name {
                     out.push(Change::Renamed {
                         location_id: id,
                         before: old.location.name.clone(),
@@ -693,5 +693,55 @@ mod tests {
         assert_eq!(value["confidence"], json!("medium"));
         assert_eq!(value["evidence"]["same_name"], json!(true));
         assert_eq!(value["evidence"]["old_location"], json!("deactivated"));
+    }
+
+    #[test]
+    fn confidence_names() {
+        let names: Vec<&str> = [Confidence::Low, Confidence::Medium, Confidence::High]
+            .into_iter()
+            .map(Confidence::as_str)
+            .collect();
+        assert_eq!(names, ["low", "medium", "high"]);
+        assert_eq!(
+            serde_json::to_value(Confidence::High).unwrap(),
+            json!("high")
+        );
+    }
+
+    #[test]
+    fn a_change_of_case_in_a_name_is_a_rename() {
+        let before = snapshot(&[(1, &[(7, "Default", false)])]);
+        let after = snapshot(&[(1, &[(7, "DEFAULT", false)])]);
+        assert_eq!(kinds(&changes(&before, &after)), [("renamed", 7)]);
+    }
+
+    /// Sync evidence says no when there is none: a newcomer no sync serves
+    /// yet is not behind a new sync, and an old location no sync served had
+    /// no sync to lose.
+    #[test]
+    fn sync_evidence_is_false_where_there_is_no_sync() {
+        let before = snapshot(&[(1, &[(7, "Default", false), (8, "Uptown", false)])]);
+        let after = snapshot(&[(
+            1,
+            &[
+                (7, "Default", true),
+                (8, "Uptown", false),
+                (70, "Default", false),
+            ],
+        )]);
+        let syncs_before = sync_report(&[("Uptown cloud", &[8])]);
+        let syncs_after = sync_report(&[("Uptown cloud", &[8])]);
+        let changes = changes_with_syncs(&before, &after, Some((&syncs_before, &syncs_after)));
+        let Change::Replaced {
+            evidence,
+            confidence,
+            ..
+        } = &changes[0]
+        else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(evidence.new_sync, Some(false));
+        assert_eq!(evidence.old_sync_gone, Some(false));
+        assert_eq!(*confidence, Confidence::Medium);
     }
 }
