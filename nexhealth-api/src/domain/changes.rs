@@ -291,7 +291,7 @@ pub fn changes_with_syncs(
                 .iter()
                 .map(|s| s.sync.sync_source_name.clone().unwrap_or_default())
                 .collect();
-            !now.is_empty() && now.iter().any(|name| !all_before.contains(name))
+            now.iter().any(|name| !all_before.contains(name))
         })
     };
     let old_sync_gone = |old: &Entry| {
@@ -743,5 +743,12 @@ mod tests {
         assert_eq!(evidence.new_sync, Some(false));
         assert_eq!(evidence.old_sync_gone, Some(false));
         assert_eq!(*confidence, Confidence::Medium);
+        // Served by a sync that was there before: not a new sync either.
+        let syncs_after = sync_report(&[("Uptown cloud", &[8, 70])]);
+        let changes = changes_with_syncs(&before, &after, Some((&syncs_before, &syncs_after)));
+        let Change::Replaced { evidence, .. } = &changes[0] else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(evidence.new_sync, Some(false));
     }
 }

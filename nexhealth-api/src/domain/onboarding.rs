@@ -511,4 +511,53 @@ mod tests {
         assert_eq!(d.institution_name, None);
         assert_eq!(d.emr_name, Some(EmrName::Dentrix));
     }
+
+    #[test]
+    fn a_deleted_synchronizer_asks_support_naming_the_locations() {
+        let action = decide(&Scenario::SynchronizerDeleted {
+            subdomain: "acme".into(),
+            location_ids: vec![7, 8],
+        });
+        let request = action.support_request().expect("a message for support");
+        assert!(
+            request
+                .details
+                .contains(&"Locations served by the server: 7, 8".to_string()),
+            "{request:?}"
+        );
+        assert!(action.onboarding_request().is_none());
+    }
+
+    #[test]
+    fn as_str_is_the_serialized_tag() {
+        let scenarios = [
+            Scenario::NewSingleLocation {
+                institution_name: "A".into(),
+                emr: None,
+            },
+            Scenario::SynchronizerDeleted {
+                subdomain: "a".into(),
+                location_ids: vec![1],
+            },
+            Scenario::EmrMigration {
+                subdomain: "a".into(),
+                old_location_ids: vec![1],
+                emr: None,
+            },
+        ];
+        for scenario in &scenarios {
+            let value = serde_json::to_value(scenario).unwrap();
+            assert_eq!(value["scenario"], scenario.as_str());
+            let action = decide(scenario);
+            assert_eq!(
+                serde_json::to_value(&action).unwrap()["action"],
+                action.as_str()
+            );
+        }
+        assert_eq!(scenarios[1].as_str(), "synchronizer_deleted");
+        assert_eq!(
+            decide(&scenarios[1]).as_str(),
+            "reinstall_with_new_product_key"
+        );
+    }
 }

@@ -585,6 +585,8 @@ mod tests {
         assert_eq!(report.syncs[0].read.state, State::Green);
         assert!(report.syncs[0].read.is_healthy());
         assert!(report.syncs[0].is_healthy());
+        // The same delivery again (same time) changes nothing.
+        assert!(!report.apply_event(&change, now()));
     }
 
     #[test]
@@ -611,5 +613,27 @@ mod tests {
         }));
         assert!(!report.apply_event(&anonymous, now()));
         assert_eq!(report.syncs[0].read.state, State::Red);
+    }
+
+    #[test]
+    fn names_and_the_one_state_that_can_write() {
+        let states = [
+            (State::Green, "green"),
+            (State::Red, "red"),
+            (State::Unknown, "unknown"),
+            (State::Other("amber".into()), "amber"),
+        ];
+        for (state, name) in states {
+            assert_eq!(state.as_str(), name);
+        }
+        assert!(WriteReadiness::Ready.can_write());
+        for other in [
+            WriteReadiness::Stale,
+            WriteReadiness::Down,
+            WriteReadiness::NoSync,
+            WriteReadiness::Inactive,
+        ] {
+            assert!(!other.can_write(), "{other:?}");
+        }
     }
 }
