@@ -224,3 +224,61 @@ pub mod prism;
 pub fn operation_id(op: &nexhealth_api::operations::Operation) -> OperationId {
     OperationId::from_id(op.id).unwrap_or_else(|| panic!("{} is not in the registry", op.id))
 }
+
+/// The path of `nexhealth-api`'s example `name`, built now with `features`
+/// (a test never runs a stale one).
+pub fn example_binary(name: &str, features: &[&str]) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let debug = exe.parent().and_then(|d| d.parent()).expect("target/debug");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "-q", "-p", "nexhealth-api", "--example", name]);
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the {name} example failed");
+    debug.join("examples").join(name)
+}
+
+/// Every `.rs` file under `dir`, recursively.
+pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a readable folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Harness {
+    /// Mocks every operation of the spec with its documented success status
+    /// and the spec's example answer (none for a 204).
+    pub fn mock_every_operation(&self) {
+        for op in nexhealth_api::operations::OPERATIONS {
+            let pattern = op.path_pattern();
+            let body = nexhealth_api::mock::payloads::json(op.id, op.success_status);
+            self.server.mock(|when, then| {
+                when.method(op.method).path_matches(pattern.as_str());
+                match body {
+                    Some(body) => {
+                        then.status(op.success_status)
+                            .header("content-type", "application/json")
+                            .body(body);
+                    }
+                    None => {
+                        then.status(op.success_status);
+                    }
+                }
+            });
+        }
+    }
+}

@@ -4,17 +4,6 @@
 
 use std::path::Path;
 
-fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// `(constant, its doc says its value)` for every `pub const` of `text`.
 fn constants(text: &str) -> Vec<(String, bool)> {
     let lines: Vec<&str> = text.lines().collect();
@@ -44,8 +33,7 @@ fn constants(text: &str) -> Vec<(String, bool)> {
 #[test]
 fn every_public_constant_shows_its_value() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nexhealth-api/src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
+    let files = nexhealth_contract_tests::rust_files(&src);
     let mut seen = 0;
     let mut missing = Vec::new();
     for file in files {

@@ -8,22 +8,7 @@ use serde_json::Value;
 
 /// The example's binary, built now: a test never runs a stale one.
 fn example() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "nexhealth-api",
-            "--example",
-            "directory",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the directory example failed");
-    debug.join("examples").join("directory")
+    nexhealth_contract_tests::example_binary("directory", &[])
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! layer and those below it. Test modules (after `#[cfg(test)]`) may use
 //! anything.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const LAYERS: [&str; 7] = [
     "generated",
@@ -18,17 +18,6 @@ const LAYERS: [&str; 7] = [
     "domain",
     "mock",
 ];
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The `crate::X` (and `$crate::X`) first segments used in code, with the line.
 fn crate_paths(text: &str) -> Vec<(usize, String)> {
@@ -72,8 +61,7 @@ fn layers_import_downward_and_from_each_module_s_home() {
         .join("..")
         .join("nexhealth-api")
         .join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
+    let files = nexhealth_contract_tests::rust_files(&src);
     assert!(files.len() > 30, "found only {} sources", files.len());
     let mut problems = Vec::new();
     let mut checked = 0;

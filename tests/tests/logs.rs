@@ -31,24 +31,7 @@ async fn trace_logs_hold_no_key_token_or_query_value() {
     });
     // Every operation of the registry answered with its documented success
     // and the spec's example (the webhook answers carry a secret_key).
-    for op in OperationId::ALL {
-        let facts = op.operation();
-        let body = payloads::json(op.id(), facts.success_status);
-        let pattern = facts.path_pattern();
-        h.server.mock(|when, then| {
-            when.method(facts.method).path_matches(pattern.as_str());
-            match body {
-                Some(body) => {
-                    then.status(facts.success_status)
-                        .header("content-type", "application/json")
-                        .body(body);
-                }
-                None => {
-                    then.status(facts.success_status);
-                }
-            }
-        });
-    }
+    h.mock_every_operation();
     let (client, fallback) = h.client();
     for op in OperationId::ALL {
         if let Err(error) = call(&client, op).await {

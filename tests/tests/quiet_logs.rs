@@ -19,23 +19,7 @@ async fn successful_calls_print_nothing_under_info_and_a_refused_key_warns() {
     let h = Harness::start().await;
     h.auth();
     // Every operation answered with its documented success and the spec's example.
-    for op in nexhealth_api::operations::OPERATIONS {
-        let pattern = op.path_pattern();
-        let body = payloads::json(op.id, op.success_status);
-        h.server.mock(|when, then| {
-            when.method(op.method).path_matches(pattern.as_str());
-            match body {
-                Some(body) => {
-                    then.status(op.success_status)
-                        .header("content-type", "application/json")
-                        .body(body);
-                }
-                None => {
-                    then.status(op.success_status);
-                }
-            }
-        });
-    }
+    h.mock_every_operation();
     let (client, _) = h.client();
     let mut ok = 0;
     for op in nexhealth_api::operations::OperationId::ALL {

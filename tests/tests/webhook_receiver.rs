@@ -13,26 +13,7 @@ const SECRET: &str = "example-receiver-secret";
 
 /// The example's binary, built now: a test never runs a stale one.
 fn example() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "nexhealth-api",
-            "--example",
-            "webhook_receiver",
-        ])
-        .args(["--features", "redis"])
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "building the webhook_receiver example failed"
-    );
-    debug.join("examples").join("webhook_receiver")
+    nexhealth_contract_tests::example_binary("webhook_receiver", &["redis"])
 }
 
 /// A running receiver, stopped when dropped (also when a test fails).

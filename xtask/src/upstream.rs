@@ -397,6 +397,12 @@ struct Operation<'a> {
     value: &'a Value,
 }
 
+/// Whether `ops` hold `method` `path` (parameter names in the path aside).
+fn describes(ops: &[Operation<'_>], method: &str, path: &str) -> bool {
+    ops.iter()
+        .any(|o| o.method == method && path_key(o.path) == path_key(path))
+}
+
 fn operations(doc: &Value) -> Vec<Operation<'_>> {
     let mut out = Vec::new();
     for (path, item) in doc
@@ -435,10 +441,7 @@ pub fn compare(upstream: &Value, ours: &Value) -> Report {
     let their_resources: BTreeSet<&str> = their_ops.iter().map(|o| first_segment(o.path)).collect();
     for (method, path, _, pointer) in &declared {
         let name = format!("{} {path}", method.to_uppercase());
-        if our_ops
-            .iter()
-            .any(|o| o.method == method && path_key(o.path) == path_key(path))
-        {
+        if describes(&our_ops, method, path) {
             findings.push(Finding {
                 operation: name.clone(),
                 kind: Kind::OutOfScope,
@@ -449,9 +452,7 @@ pub fn compare(upstream: &Value, ours: &Value) -> Report {
                 ),
             });
         } else if their_resources.contains(first_segment(path))
-            && !their_ops
-                .iter()
-                .any(|o| o.method == method && path_key(o.path) == path_key(path))
+            && !describes(&their_ops, method, path)
         {
             findings.push(Finding {
                 operation: name.clone(),
