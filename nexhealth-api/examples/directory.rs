@@ -16,7 +16,10 @@
 //! the `location_id`, and for `replaced` also `"old"`, `"new"` and the evidence);
 //! stop after TOTAL seconds when given. On the stand-in, its locations take one
 //! step of a scripted history per refresh ([`nexhealth_api::mock::location_phases`])
-//! so that the watch has something to show.
+//! so that the watch has something to show. Built with `--features redis` and
+//! with `REDIS_URL` set, the watch shares the directory with every other
+//! watcher on that Redis and key ([`nexhealth_api::fleet`]): one
+//! `GET /locations` per interval for all of them, and each prints every change.
 
 use std::time::Duration;
 
@@ -91,6 +94,16 @@ async fn main() -> anyhow::Result<()> {
     };
     // The watch: the first refresh is the baseline, then one line per change.
     let directory = LocationDirectory::new(client);
+    // Shared with every watcher on the same Redis and key: one fetch per
+    // interval for all of them (built with `--features redis`).
+    #[cfg(feature = "redis")]
+    let directory = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            println!("Sharing the directory through Redis (REDIS_URL)");
+            directory.shared(&nexhealth_api::fleet::FleetShare::new(url))?
+        }
+        _ => directory,
+    };
     let changes = directory.watch(every).for_each(|change| async move {
         match change {
             Ok(change) => println!("{}", serde_json::to_string(&change).unwrap_or_default()),

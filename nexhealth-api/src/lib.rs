@@ -26,6 +26,9 @@ pub mod webhooks;
 #[doc(hidden)]
 pub use api::introspect;
 pub use api::operations;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use domain::fleet;
 pub use domain::{changes, directory, onboarding, overview, sync_health};
 pub use transport::{headers, token};
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// The example's binary, built now: a test never runs a stale one.
 fn example() -> std::path::PathBuf {
-    nexhealth_contract_tests::example_binary("directory", &[])
+    nexhealth_contract_tests::example_binary("directory", &["redis"])
 }
 
 #[test]

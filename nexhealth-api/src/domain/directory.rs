@@ -81,6 +81,9 @@ pub struct Snapshot {
     fetched_at: Option<Instant>,
     /// Old location id → the id that replaced it, over the directory's life.
     replacements: std::collections::BTreeMap<i32, i32>,
+    /// The fleet's generation of this copy (when its fetch began, on Redis's
+    /// clock, in ms), when it came through a [`fleet`](crate::fleet) share.
+    shared_at: Option<i64>,
 }
 
 impl Snapshot {
@@ -208,12 +211,56 @@ impl serde::Serialize for Snapshot {
     }
 }
 
-struct Inner {
+/// What a directory is built from; kept to build it again with one change.
+#[derive(Clone)]
+struct Settings {
     client: Client,
     subdomain: Option<String>,
     ttl: Duration,
     /// The least time between two refreshes caused by unknown ids.
     unknown_refresh: Duration,
+    /// The fleet's copy, when shared.
+    #[cfg(feature = "redis")]
+    share: Option<Arc<crate::domain::fleet::DirectoryShare>>,
+}
+
+/// Which copy a refresh accepts.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[derive(Clone, Copy)]
+struct Accept {
+    /// The oldest copy (from the fleet) accepted; zero fetches now.
+    max_age: Duration,
+    /// Only a copy fetched after the current one.
+    newer: bool,
+}
+
+/// A copy of `GET /locations`, fetched here or read from the fleet.
+struct Obtained {
+    institutions: Vec<InstitutionLocations>,
+    /// How long ago its fetch began.
+    age: Duration,
+    shared_at: Option<i64>,
+    replacements: std::collections::BTreeMap<i32, i32>,
+    /// This replica fetched it for the fleet, under this lease.
+    #[cfg(feature = "redis")]
+    lease: Option<crate::domain::fleet::Lease>,
+}
+
+impl Obtained {
+    fn fetched(institutions: Vec<InstitutionLocations>, started: Instant) -> Self {
+        Self {
+            institutions,
+            age: started.elapsed(),
+            shared_at: None,
+            replacements: Default::default(),
+            #[cfg(feature = "redis")]
+            lease: None,
+        }
+    }
+}
+
+struct Inner {
+    settings: Settings,
     current: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<()>,
     fetches: std::sync::atomic::AtomicU64,
@@ -227,7 +274,7 @@ pub struct LocationDirectory(Arc<Inner>);
 impl std::fmt::Debug for LocationDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocationDirectory")
-            .field("ttl", &self.0.ttl)
+            .field("ttl", &self.0.settings.ttl)
             .field("fetches", &self.fetches())
             .finish()
     }
@@ -236,28 +283,46 @@ impl std::fmt::Debug for LocationDirectory {
 impl LocationDirectory {
     /// A directory of every institution the client's key can reach.
     pub fn new(client: Client) -> Self {
-        Self::build(client, None, DEFAULT_TTL, DEFAULT_UNKNOWN_REFRESH)
+        Self::build(Settings {
+            client,
+            subdomain: None,
+            ttl: DEFAULT_TTL,
+            unknown_refresh: DEFAULT_UNKNOWN_REFRESH,
+            #[cfg(feature = "redis")]
+            share: None,
+        })
     }
 
     /// A directory of one institution.
     pub fn for_subdomain(client: Client, subdomain: impl Into<String>) -> Self {
-        Self::build(
-            client,
-            Some(subdomain.into()),
-            DEFAULT_TTL,
-            DEFAULT_UNKNOWN_REFRESH,
-        )
+        let mut settings = Self::new(client).0.settings.clone();
+        settings.subdomain = Some(subdomain.into());
+        Self::build(settings)
     }
 
     /// Changes how long a fetched directory is used.
     pub fn with_ttl(self, ttl: Duration) -> Self {
-        let inner = &self.0;
-        Self::build(
-            inner.client.clone(),
-            inner.subdomain.clone(),
-            ttl,
-            inner.unknown_refresh,
-        )
+        let mut settings = self.0.settings.clone();
+        settings.ttl = ttl;
+        Self::build(settings)
+    }
+
+    /// Shares the directory with every replica that uses the same Redis and
+    /// API key (feature `redis`; see [`fleet`](crate::fleet)): one
+    /// `GET /locations` per refresh for the whole fleet, fetched by the
+    /// replica holding a lease and read by the others; each replica still
+    /// sees every change, and fetches for itself while Redis is in trouble.
+    /// `Err` when the share's Redis URL is not valid (nothing is connected yet).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared(self, share: &crate::domain::fleet::FleetShare) -> Result<Self, Error> {
+        let mut settings = self.0.settings.clone();
+        settings.share = Some(Arc::new(crate::domain::fleet::DirectoryShare::new(
+            share,
+            &settings.client,
+            settings.subdomain.as_deref(),
+        )?));
+        Ok(Self::build(settings))
     }
 
     /// Changes the least time between two refreshes caused by looking up an
@@ -265,26 +330,14 @@ impl LocationDirectory {
     /// added after the last fetch is found on first use, and a flood of
     /// unknown ids costs at most one `GET /locations` per interval.
     pub fn with_unknown_refresh(self, interval: Duration) -> Self {
-        let inner = &self.0;
-        Self::build(
-            inner.client.clone(),
-            inner.subdomain.clone(),
-            inner.ttl,
-            interval,
-        )
+        let mut settings = self.0.settings.clone();
+        settings.unknown_refresh = interval;
+        Self::build(settings)
     }
 
-    fn build(
-        client: Client,
-        subdomain: Option<String>,
-        ttl: Duration,
-        unknown_refresh: Duration,
-    ) -> Self {
+    fn build(settings: Settings) -> Self {
         Self(Arc::new(Inner {
-            client,
-            subdomain,
-            ttl,
-            unknown_refresh,
+            settings,
             current: RwLock::new(Arc::new(Snapshot::default())),
             refresh: tokio::sync::Mutex::new(()),
             fetches: Default::default(),
@@ -300,7 +353,7 @@ impl LocationDirectory {
         let current = self.0.current.read().ok()?.clone();
         current
             .fetched_at
-            .filter(|at| at.elapsed() < self.0.ttl)
+            .filter(|at| at.elapsed() < self.0.settings.ttl)
             .map(|_| current)
     }
 
@@ -313,7 +366,11 @@ impl LocationDirectory {
         if let Some(snapshot) = self.fresh() {
             return Ok(snapshot);
         }
-        self.fetch().await
+        self.fetch(Accept {
+            max_age: self.0.settings.ttl,
+            newer: false,
+        })
+        .await
     }
 
     /// Fetches the directory now, whatever its age.
@@ -322,16 +379,31 @@ impl LocationDirectory {
     }
 
     /// Fetches the directory now and answers what changed since the previous
-    /// fetch (nothing for the first one).
+    /// fetch (nothing for the first one). Shared, a copy that another replica
+    /// is fetching at this moment is waited for and used.
     pub async fn refresh_changes(&self) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
+        self.refresh_within(Duration::ZERO).await
+    }
+
+    /// A refresh that accepts the fleet's copy when it is younger than
+    /// `max_age` and newer than this replica's.
+    async fn refresh_within(
+        &self,
+        max_age: Duration,
+    ) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
         let _guard = self.0.refresh.lock().await;
-        self.fetch_changes().await
+        self.fetch_changes(Accept {
+            max_age,
+            newer: true,
+        })
+        .await
     }
 
     /// Refreshes every `every` and yields each change as it is seen: the
     /// first fetch is the baseline (no changes), then one item per change of
     /// each refresh. A failed refresh is yielded as an error and the watch
-    /// goes on at the next tick.
+    /// goes on at the next tick. Shared, a tick uses the fleet's copy when
+    /// another replica fetched it within `every`.
     pub fn watch(
         &self,
         every: Duration,
@@ -340,46 +412,153 @@ impl LocationDirectory {
         let directory = self.clone();
         let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        futures::stream::unfold((directory, ticks), |(directory, mut ticks)| async move {
-            ticks.tick().await;
-            let batch: Vec<Result<Change, Error>> = match directory.refresh_changes().await {
-                Ok((_, changes)) => changes.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            Some((futures::stream::iter(batch), (directory, ticks)))
-        })
+        futures::stream::unfold(
+            (directory, ticks),
+            move |(directory, mut ticks)| async move {
+                ticks.tick().await;
+                let batch: Vec<Result<Change, Error>> = match directory.refresh_within(every).await
+                {
+                    Ok((_, changes)) => changes.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                Some((futures::stream::iter(batch), (directory, ticks)))
+            },
+        )
         .flatten()
     }
 
-    async fn fetch(&self) -> Result<Arc<Snapshot>, Error> {
-        self.fetch_changes().await.map(|(snapshot, _)| snapshot)
+    async fn fetch(&self, accept: Accept) -> Result<Arc<Snapshot>, Error> {
+        self.fetch_changes(accept)
+            .await
+            .map(|(snapshot, _)| snapshot)
     }
 
-    async fn fetch_changes(&self) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
+    /// `GET /locations`, counted.
+    async fn get_locations(&self) -> Result<Vec<InstitutionLocations>, Error> {
         self.0
             .fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut request = self.0.client.get_locations();
-        if let Some(subdomain) = &self.0.subdomain {
+        let mut request = self.0.settings.client.get_locations();
+        if let Some(subdomain) = &self.0.settings.subdomain {
             request = request.subdomain(subdomain.as_str());
         }
-        let institutions = request.await?.into_data();
-        let mut snapshot = Snapshot::from_institutions(institutions);
-        snapshot.fetched_at = Some(Instant::now());
-        let previous = self.0.current.read().map(|c| c.clone()).ok();
-        let changes = match &previous {
-            Some(previous) if previous.fetched_at.is_some() => {
-                crate::domain::changes::changes(previous, &snapshot)
-            }
-            _ => Vec::new(),
-        };
-        if let Some(previous) = &previous {
-            snapshot.replacements = previous.replacements.clone();
+        Ok(request.await?.into_data())
+    }
+
+    /// A copy to use now: the fleet's when shared and acceptable, else fetched.
+    async fn obtain(&self, accept: Accept, previous: &Snapshot) -> Result<Obtained, Error> {
+        #[cfg(feature = "redis")]
+        if let Some(share) = &self.0.settings.share {
+            return self.obtain_shared(share, accept, previous).await;
         }
+        let _ = (accept, previous);
+        let started = Instant::now();
+        Ok(Obtained::fetched(self.get_locations().await?, started))
+    }
+
+    /// The fleet's copy when it is acceptable; else this replica fetches it
+    /// for the fleet under the lease, or waits (at most the lease) for the
+    /// replica that does, or, with Redis in trouble, fetches for itself.
+    #[cfg(feature = "redis")]
+    async fn obtain_shared(
+        &self,
+        share: &crate::domain::fleet::DirectoryShare,
+        accept: Accept,
+        previous: &Snapshot,
+    ) -> Result<Obtained, Error> {
+        use crate::domain::fleet::Read;
+        let started = Instant::now();
+        let (mut max_age, mut newer_than) = (accept.max_age, None);
+        if accept.newer
+            && let Some(fetched_at) = previous.fetched_at
+        {
+            // Fetched after this replica's copy, on either clock.
+            max_age = max_age.min(fetched_at.elapsed());
+            newer_than = previous.shared_at;
+        }
+        let give_up = started + share.lease + share.redis_timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let read = match share.read(max_age, newer_than).await {
+                Ok(read) => read,
+                Err(reason) => {
+                    share.trouble(reason);
+                    return Ok(Obtained::fetched(self.get_locations().await?, started));
+                }
+            };
+            share.cleared();
+            match read {
+                Read::Fresh(copy) => {
+                    return Ok(Obtained {
+                        institutions: copy.institutions,
+                        age: copy.age,
+                        shared_at: Some(copy.at_ms),
+                        replacements: copy.replacements,
+                        lease: None,
+                    });
+                }
+                Read::Lease(lease) => {
+                    return match self.get_locations().await {
+                        Ok(institutions) => Ok(Obtained {
+                            shared_at: Some(lease.at_ms),
+                            lease: Some(lease),
+                            ..Obtained::fetched(institutions, started)
+                        }),
+                        Err(e) => {
+                            share.release(&lease).await;
+                            Err(e)
+                        }
+                    };
+                }
+                Read::Wait(stored) => {
+                    // Whatever the replica holding the lease stores next.
+                    max_age = share.lease.saturating_add(share.redis_timeout);
+                    newer_than = newer_than.max(stored).or(Some(i64::MIN));
+                    if Instant::now() + pause > give_up {
+                        return Ok(Obtained::fetched(self.get_locations().await?, started));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+            }
+        }
+    }
+
+    async fn fetch_changes(&self, accept: Accept) -> Result<(Arc<Snapshot>, Vec<Change>), Error> {
+        let previous = self.0.current.read().map(|c| c.clone()).unwrap_or_default();
+        let obtained = self.obtain(accept, &previous).await?;
+        #[cfg(feature = "redis")]
+        let for_fleet = obtained
+            .lease
+            .as_ref()
+            .map(|_| obtained.institutions.clone());
+        let mut snapshot = Snapshot::from_institutions(obtained.institutions);
+        snapshot.fetched_at = Some(
+            Instant::now()
+                .checked_sub(obtained.age)
+                .unwrap_or_else(Instant::now),
+        );
+        snapshot.shared_at = obtained.shared_at;
+        let changes = if previous.fetched_at.is_some() {
+            crate::domain::changes::changes(&previous, &snapshot)
+        } else {
+            Vec::new()
+        };
+        snapshot.replacements = previous.replacements.clone();
+        snapshot.replacements.extend(obtained.replacements);
         for change in &changes {
             if let Change::Replaced { old, new, .. } = change {
                 snapshot.record_replacement(*old, *new);
             }
+        }
+        #[cfg(feature = "redis")]
+        if let (Some(share), Some(lease), Some(institutions)) =
+            (&self.0.settings.share, &obtained.lease, &for_fleet)
+            && let Err(reason) = share
+                .publish(lease, institutions, &snapshot.replacements)
+                .await
+        {
+            share.trouble(reason);
         }
         let snapshot = Arc::new(snapshot);
         if let Ok(mut current) = self.0.current.write() {
@@ -401,13 +580,17 @@ impl LocationDirectory {
         if known(&current) || self.recently_fetched(&current) {
             return Ok(current);
         }
-        self.fetch().await
+        self.fetch(Accept {
+            max_age: self.0.settings.unknown_refresh,
+            newer: true,
+        })
+        .await
     }
 
     fn recently_fetched(&self, snapshot: &Snapshot) -> bool {
         snapshot
             .fetched_at
-            .is_some_and(|at| at.elapsed() < self.0.unknown_refresh)
+            .is_some_and(|at| at.elapsed() < self.0.settings.unknown_refresh)
     }
 
     /// A location by NexHealth id. An id the directory does not know causes

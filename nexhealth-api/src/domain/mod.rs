@@ -1,5 +1,5 @@
 //! Domain helpers: what NexHealth's guide asks of an integrator, built on the
-//! API surface only (never on the transport).
+//! API surface (and, for [`fleet`], on the one Redis link the transport keeps).
 //!
 //! [`directory`] keeps subdomains and location ids; [`sync_health`] reads
 //! `/sync_status` by NexHealth's thresholds; [`overview`] joins institutions,
@@ -9,6 +9,8 @@
 
 pub mod changes;
 pub mod directory;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod onboarding;
 pub mod overview;
 mod serialize;

@@ -298,6 +298,15 @@ impl SyncReport {
         changed
     }
 
+    /// The same syncs assessed again at `now` (ages grow, sides turn stale).
+    pub fn reassessed(self, now: DateTime<Utc>, thresholds: Thresholds) -> Self {
+        Self::assess(
+            self.syncs.into_iter().map(|health| health.sync).collect(),
+            now,
+            thresholds,
+        )
+    }
+
     /// The syncs serving `location_id` (normally one).
     pub fn for_location(&self, location_id: i32) -> impl Iterator<Item = &SyncHealth> {
         self.syncs

@@ -11,6 +11,7 @@ use crate::mock::payloads;
 /// the moment the server started, so its syncs read as they are described.
 pub struct StandIn {
     server: MockServer,
+    locations_served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What a stand-in answers for one operation: its method and path pattern,
@@ -49,7 +50,10 @@ impl StandIn {
     pub async fn start() -> Self {
         let server = MockServer::start_async().await;
         Self::serve_routes(&server).await;
-        Self { server }
+        Self {
+            server,
+            locations_served: Default::default(),
+        }
     }
 
     /// A stand-in whose `GET /locations` moves through [`location_phases`]:
@@ -66,7 +70,8 @@ impl StandIn {
             .iter()
             .map(|body| serde_json::to_string(body).unwrap_or_default())
             .collect();
-        let served = std::sync::atomic::AtomicUsize::new(0);
+        let locations_served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let served = locations_served.clone();
         // Registered first: httpmock answers with the first mock that matches.
         server
             .mock_async(move |when, then| {
@@ -83,7 +88,18 @@ impl StandIn {
             })
             .await;
         Self::serve_routes(&server).await;
-        Self { server }
+        Self {
+            server,
+            locations_served,
+        }
+    }
+
+    /// How many `GET /locations` a stand-in from
+    /// [`with_moving_locations`](Self::with_moving_locations) answered (one
+    /// from [`start`](Self::start) does not count them: 0).
+    pub fn locations_served(&self) -> usize {
+        self.locations_served
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn serve_routes(server: &MockServer) {

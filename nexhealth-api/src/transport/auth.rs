@@ -66,6 +66,13 @@ impl Session {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The digest that names this key's shared state in Redis (the rate
+    /// limit's, the directory's): never the key itself.
+    #[cfg(feature = "redis")]
+    pub(crate) fn key_id(&self) -> String {
+        crate::transport::limit::key_id(self.0.key.expose())
+    }
+
     /// True when `url` is on the configured scheme, host and port.
     pub(crate) fn is_own_origin(&self, url: &Url) -> bool {
         url.scheme() == self.0.base.scheme()

@@ -268,7 +268,7 @@ return 0
         pub const DEFAULT_PREFIX: &'static str = "nexhealth-api:webhook";
         /// Default wait for one round trip.
         ///
-        /// Value: 30 s.
+        /// Value: 500 ms.
         pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
         /// A store in the Redis at `url` (`redis://` or `rediss://`).

@@ -36,6 +36,8 @@ mod redis;
 pub(crate) use local::LocalLimiter;
 pub use margin::MAX_MARGIN;
 #[cfg(feature = "redis")]
+pub(crate) use redis::key_id;
+#[cfg(feature = "redis")]
 pub use redis::{PROBE_INTERVAL, RedisRateLimit, SILENT_AFTER};
 
 /// How long every client sharing a limiter pauses after a 429 without `Retry-After`.
