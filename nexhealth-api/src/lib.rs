@@ -30,7 +30,7 @@ pub use api::operations;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use domain::fleet;
 pub use domain::{changes, directory, onboarding, overview, sync_health};
-pub use transport::{headers, token};
+pub use transport::{headers, metrics, token};
 
 // The crates whose types appear in this crate's public API, re-exported so
 // that a service can name them without a dependency of its own.
@@ -39,6 +39,8 @@ pub use chrono;
 /// futures, for the streams the client answers
 /// ([`Client::onboardings_stream`]): `use nexhealth_api::futures::TryStreamExt`.
 pub use futures;
+/// opentelemetry, for the meter given to [`ClientBuilder::meter`].
+pub use opentelemetry;
 /// reqwest, for the client given to [`ClientBuilder::reqwest_client`].
 pub use reqwest;
 /// serde_json, for the free-form values in [`types`].
@@ -63,6 +65,7 @@ pub use transport::limit::{
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use transport::limit::{PROBE_INTERVAL, RedisRateLimit, SILENT_AFTER};
 pub use transport::policy::{CallOptions, RetryPolicy};
+pub use transport::retry_budget::RetryBudget;
 pub use transport::secret::ApiKey;
 pub use transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 pub use webhooks::WebhookSecret;

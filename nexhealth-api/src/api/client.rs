@@ -8,7 +8,9 @@ use crate::error::Error;
 use crate::generated::Client;
 use crate::transport::auth::Session;
 use crate::transport::limit::{Limiter, RateLimiter};
+use crate::transport::metrics::Metrics;
 use crate::transport::policy::RetryPolicy;
+use crate::transport::retry_budget::RetryTokens;
 use crate::transport::secret::ApiKey;
 use crate::transport::state::{ClientState, DEFAULT_MAX_BODY_BYTES};
 
@@ -72,6 +74,7 @@ pub struct ClientBuilder {
     rate_limit: Option<RateLimiter>,
     max_body_bytes: usize,
     plain_http_to_remote: bool,
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl ClientBuilder {
@@ -139,7 +142,17 @@ impl ClientBuilder {
             )),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             plain_http_to_remote: false,
+            meter: None,
         }
+    }
+
+    /// Records the client's metrics ([`crate::metrics`]) with `meter`.
+    /// Without it, the client takes the global meter provider's meter when
+    /// it is built: install a provider (`opentelemetry::global::set_meter_provider`)
+    /// before building clients, or give the meter here.
+    pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// How failed calls are retried (default [`RetryPolicy::default`]).
@@ -291,8 +304,17 @@ impl ClientBuilder {
                 .map_err(|_| Error::invalid_request("the HTTP client could not be built"))?,
         };
         let base_str = base.as_str().trim_end_matches('/').to_string();
+        let meter = self
+            .meter
+            .unwrap_or_else(crate::transport::metrics::global_meter);
+        let metrics = std::sync::Arc::new(Metrics::new(&meter, &base));
         let state = ClientState {
+            metrics,
             session: Session::new(self.key.clone(), base),
+            retry_tokens: self
+                .retry
+                .retry_budget()
+                .map(|budget| std::sync::Arc::new(RetryTokens::new(budget))),
             retry: self.retry,
             limiter: match self.rate_limit {
                 Some(setting) => Some(std::sync::Arc::new(Limiter::new(
@@ -398,6 +420,14 @@ impl Client {
     pub fn rate_limit_status(&self) -> Option<crate::transport::limit::RateLimitStatus> {
         use progenitor_client::ClientInfo;
         self.inner().limiter.as_ref().map(|l| l.status())
+    }
+
+    /// The tokens left in the client's retry budget (`None` when its policy
+    /// has none): a retry costs [`RetryBudget::retry_cost`](crate::RetryBudget::retry_cost),
+    /// and no retry is made while fewer are left.
+    pub fn retry_budget_left(&self) -> Option<f64> {
+        use progenitor_client::ClientInfo;
+        self.inner().retry_tokens.as_ref().map(|t| t.left())
     }
 
     /// The shared session (credentials and cached token) of this client.

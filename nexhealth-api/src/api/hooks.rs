@@ -143,6 +143,14 @@ impl ClientHooks<ClientState> for Client {
             }
             span.record("attempts", attempts);
             span.record("duration_ms", started.elapsed().as_millis() as u64);
+            state.metrics.call(
+                name,
+                started.elapsed().as_secs_f64(),
+                match &result {
+                    Ok(response) => crate::transport::metrics::status_outcome(response.status()),
+                    Err(error) => crate::transport::metrics::failure_kind(error),
+                },
+            );
             // DEBUG, success or not: the caller gets the outcome as a value,
             // and a service's `info` logs stay quiet while it is healthy.
             tracing::debug!(

@@ -435,9 +435,11 @@ impl LocationDirectory {
 
     /// `GET /locations`, counted.
     async fn get_locations(&self) -> Result<Vec<InstitutionLocations>, Error> {
+        use progenitor_client::ClientInfo;
         self.0
             .fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.settings.client.inner().metrics.directory_fetch();
         let mut request = self.0.settings.client.get_locations();
         if let Some(subdomain) = &self.0.settings.subdomain {
             request = request.subdomain(subdomain.as_str());
@@ -1013,7 +1015,7 @@ mod shared_tests {
                     .body(serde_json::to_string(&payloads::authenticate()).unwrap());
             })
             .await;
-        let mut failing = server
+        let failing = server
             .mock_async(|when, then| {
                 when.path("/locations");
                 then.status(500).body("{}");

@@ -175,6 +175,7 @@ impl Session {
             &mut attempts,
         )
         .await
+        .inspect_err(|_| limits.metrics.exchange("failed"))
         // A typed error stashed by the retry loop (the budget did not come) wins.
         .map_err(|e| {
             crate::transport::context::take_error()
@@ -191,6 +192,11 @@ impl Session {
             status = status.as_u16(),
             "authenticated"
         );
+        limits.metrics.exchange(match status.as_u16() {
+            200 | 201 => "ok",
+            401 | 403 => "refused",
+            _ => "failed",
+        });
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             // The one failure an operator must act on: the key is refused.
             tracing::warn!(

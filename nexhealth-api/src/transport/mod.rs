@@ -17,10 +17,12 @@ pub(crate) mod auth;
 pub(crate) mod context;
 pub mod headers;
 pub(crate) mod limit;
+pub mod metrics;
 pub(crate) mod policy;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_link;
 pub(crate) mod retry;
+pub(crate) mod retry_budget;
 pub(crate) mod secret;
 pub(crate) mod state;
 pub mod token;

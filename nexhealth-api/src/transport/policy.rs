@@ -4,14 +4,19 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
+use crate::transport::retry_budget::RetryBudget;
+
 /// How failed calls are retried. Only calls that are safe to repeat are
 /// retried (GETs and `POST /authenticates`; `POST /onboardings` only when the
 /// caller opts in with [`CallExt::retry_unsafe`](crate::CallExt::retry_unsafe)),
 /// and only on transport errors, timeouts, 429, 502, 503 and 504; never on
-/// 400, 403 or 404.
+/// 400, 403 or 404. Retries also draw on the client's retry budget
+/// ([`RetryBudget`], on by default), so that an outage is not multiplied by
+/// the attempts of every call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
+    budget: Option<RetryBudget>,
     initial_backoff: Duration,
     max_backoff: Duration,
     max_retry_after: Duration,
@@ -20,10 +25,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     /// Three attempts, exponential backoff from 100 ms to 5 s with jitter,
-    /// `Retry-After` honoured up to 30 s.
+    /// `Retry-After` honoured up to 30 s, retries drawn from the default
+    /// [`RetryBudget`] (200 tokens, 5 a retry, 10 a timeout's retry).
     fn default() -> Self {
         Self {
             max_attempts: 3,
+            budget: Some(RetryBudget::default()),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(30),
@@ -59,6 +66,27 @@ impl RetryPolicy {
     pub fn with_max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
+    }
+
+    /// Sizes the client's retry budget. On a client's policy
+    /// ([`ClientBuilder::retry`](crate::ClientBuilder::retry)) this sets the
+    /// bucket every clone shares; on one call's policy it only says whether
+    /// that call's retries draw on the client's bucket.
+    pub fn with_retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Retries draw on no budget: every call may make all its attempts, even
+    /// while NexHealth is down.
+    pub fn without_retry_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
+    /// The retry budget's sizes, if retries draw on one.
+    pub fn retry_budget(&self) -> Option<RetryBudget> {
+        self.budget
     }
 
     /// Turns jitter off (for reproducible tests).

@@ -9,13 +9,19 @@ use reqwest::StatusCode;
 use crate::error::Error;
 use crate::transport::context;
 use crate::transport::limit::{DEFAULT_COOLDOWN, Limiter};
+use crate::transport::metrics::{self, Metrics};
 use crate::transport::policy::RetryPolicy;
+use crate::transport::retry_budget::{RetryKind, RetryTokens};
 
 /// What the loop reads from the client's settings besides the retry policy.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits<'a> {
     /// The rate limiter every attempt waits for, if the client has one.
     pub(crate) limiter: Option<&'a Limiter>,
+    /// The client's retry budget, if it has one.
+    pub(crate) retry_tokens: Option<&'a RetryTokens>,
+    /// The client's instruments.
+    pub(crate) metrics: &'a Metrics,
     /// The largest body read.
     pub(crate) max_body_bytes: usize,
     /// The whole-request timeout of each attempt, unless the request sets one.
@@ -137,6 +143,12 @@ pub(crate) async fn send(
     // Built on the first retry: most calls never need it.
     let mut delays = None;
     let mut attempt: u32 = 0;
+    // The retry budget, unless this call's policy draws on none; and what
+    // this call's retries took from it.
+    let tokens = limits
+        .retry_tokens
+        .filter(|_| policy.retry_budget().is_some());
+    let mut spent: u32 = 0;
     loop {
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
@@ -151,7 +163,13 @@ pub(crate) async fn send(
                 deadline.and_then(|d| d.checked_sub(MIN_LEFT)),
                 now.checked_add(limits.max_budget_wait),
             );
-            match Box::pin(limiter.acquire(operation, bound)).await {
+            let acquired = Box::pin(limiter.acquire(operation, bound)).await;
+            limits.metrics.budget(
+                limiter.kind(),
+                now.elapsed().as_secs_f64(),
+                limiter.fallback_active(),
+            );
+            match acquired {
                 Ok(granted) => grant = Some(granted),
                 Err(error) => return Err(not_sent(http, error)),
             }
@@ -165,6 +183,7 @@ pub(crate) async fn send(
             _ => {}
         }
         let started = Instant::now();
+        let method = request.method().clone();
         let outcome = http.execute(request).await;
         if let (Some(limiter), Some(grant), Ok(_)) = (limits.limiter, &grant, &outcome) {
             // The answer's head is here: the request reached NexHealth before now.
@@ -179,7 +198,18 @@ pub(crate) async fn send(
             }
             outcome => outcome,
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        limits.metrics.attempt(
+            operation,
+            &method,
+            attempt > 1,
+            elapsed.as_secs_f64(),
+            match &outcome {
+                Ok(response) => Ok(response.status()),
+                Err(error) => Err(metrics::failure_kind(error)),
+            },
+        );
         *attempts += 1;
         let mut next_delay = || delays.get_or_insert_with(|| policy.delays()).next();
         let wait = match &outcome {
@@ -188,6 +218,10 @@ pub(crate) async fn send(
                 context::record_status(status);
                 tracing::debug!(operation, attempt, status, elapsed_ms, "attempt answered");
                 if !is_retryable_status(response.status()) {
+                    if let Some(tokens) = tokens {
+                        tokens.succeeded(spent);
+                        limits.metrics.retry_tokens(tokens.left());
+                    }
                     return outcome;
                 }
                 // Parsed once; may be anything up to 2^64 - 1 seconds.
@@ -199,6 +233,7 @@ pub(crate) async fn send(
                     // Every client sharing the limiter waits this out (bounded
                     // by MAX_SHARED_PAUSE), not just this call.
                     Box::pin(limiter.pause(asked.unwrap_or(DEFAULT_COOLDOWN))).await;
+                    limits.metrics.paused();
                 }
                 match asked {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
@@ -224,6 +259,28 @@ pub(crate) async fn send(
         let wait = wait.filter(|wait| {
             deadline.is_none_or(|d| Instant::now().checked_add(*wait).is_some_and(|end| end < d))
         });
+        // A retry draws on the budget: none left, the last answer stands.
+        let kind = match &outcome {
+            Err(error) if error.is_timeout() => RetryKind::Timeout,
+            _ => RetryKind::Error,
+        };
+        let wait = match (wait, tokens, &spare) {
+            (Some(wait), Some(tokens), Some(_)) => {
+                let spend = tokens.try_spend(kind);
+                limits.metrics.retry_tokens(tokens.left());
+                match spend {
+                    Some(cost) => {
+                        spent = spent.saturating_add(cost);
+                        Some(wait)
+                    }
+                    None => {
+                        tracing::debug!(operation, attempt, "retry budget empty: no retry");
+                        None
+                    }
+                }
+            }
+            (wait, _, _) => wait,
+        };
         match (spare, wait) {
             (Some(next), Some(wait)) => {
                 tracing::debug!(

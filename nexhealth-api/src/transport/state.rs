@@ -8,8 +8,10 @@ use reqwest::header::HeaderValue;
 use crate::error::Error;
 use crate::transport::auth::{Exchange, Session};
 use crate::transport::limit::Limiter;
+use crate::transport::metrics::Metrics;
 use crate::transport::policy::RetryPolicy;
 use crate::transport::retry::Limits;
+use crate::transport::retry_budget::RetryTokens;
 
 /// The largest response body read by default (64 MiB).
 ///
@@ -23,6 +25,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct ClientState {
     pub(crate) session: Session,
     pub(crate) retry: RetryPolicy,
+    /// The retry budget every clone shares, when the policy has one.
+    pub(crate) retry_tokens: Option<Arc<RetryTokens>>,
+    /// The client's instruments.
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) limiter: Option<Arc<Limiter>>,
     pub(crate) max_body_bytes: usize,
     /// The whole-request timeout of each attempt, when the call sets none.
@@ -38,6 +44,8 @@ impl ClientState {
     pub(crate) fn limits(&self) -> Limits<'_> {
         Limits {
             limiter: self.limiter.as_deref(),
+            retry_tokens: self.retry_tokens.as_deref(),
+            metrics: &self.metrics,
             max_body_bytes: self.max_body_bytes,
             timeout: self.timeout,
             deadline: self.deadline,

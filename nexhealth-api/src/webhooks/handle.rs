@@ -126,6 +126,29 @@ impl Receiver {
         F: FnOnce(Event) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
+        let outcome = self.handle_once(store, headers, body, handler).await;
+        self.deliveries.add(
+            1,
+            &[opentelemetry::KeyValue::new(
+                "nexhealth.outcome",
+                outcome.as_str(),
+            )],
+        );
+        outcome
+    }
+
+    async fn handle_once<S, F, Fut, E>(
+        &self,
+        store: &S,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        handler: F,
+    ) -> Outcome<E>
+    where
+        S: HandledStore,
+        F: FnOnce(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
         let max_age = self.max_age.unwrap_or(DEFAULT_MAX_AGE);
         let receiver = self.clone().max_age(max_age);
         let event = match receiver.receive(headers, body) {

@@ -204,6 +204,9 @@ pub struct Receiver {
     scheme: Scheme,
     max_body_bytes: usize,
     pub(super) lease: Duration,
+    /// `nexhealth.webhook.deliveries`, from the global meter provider when
+    /// the receiver was made, or from [`meter`](Self::meter).
+    pub(super) deliveries: opentelemetry::metrics::Counter<u64>,
 }
 
 impl Receiver {
@@ -220,7 +223,19 @@ impl Receiver {
             scheme: Scheme::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             lease: super::handle::DEFAULT_LEASE,
+            deliveries: crate::transport::metrics::webhook_deliveries(
+                &crate::transport::metrics::global_meter(),
+            ),
         })
+    }
+
+    /// Counts [`handle`](Self::handle)'s deliveries
+    /// (`nexhealth.webhook.deliveries`, see [`crate::metrics`]) with `meter`
+    /// instead of the global provider's meter as it was when the receiver
+    /// was made.
+    pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.deliveries = crate::transport::metrics::webhook_deliveries(meter);
+        self
     }
 
     /// Refuses deliveries signed longer ago than `age` (see the type's docs).

@@ -288,6 +288,15 @@ impl Limiter {
         }
     }
 
+    /// `local` or `redis`: the limiter's kind, for metrics.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Local(_) => "local",
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => "redis",
+        }
+    }
+
     /// Whether a shared limiter is running on its in-process fallback.
     pub(crate) fn fallback_active(&self) -> bool {
         match self {

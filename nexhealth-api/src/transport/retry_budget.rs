@@ -1,0 +1,212 @@
+//! The retry budget: a token bucket per client, shared by its clones, that
+//! keeps an outage from multiplying the load (aws-sdk-rust's standard retry
+//! mode does the same). A retry spends tokens, a timeout's retry more; a call
+//! that ends with an answer worth no retry gives back what its retries cost,
+//! or one token when it needed none, and the bucket
+//! also refills with time, so that retries come back after a long outage
+//! even before a call succeeds. An empty bucket means no retry: the call
+//! fails with what it got.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The sizes of the retry budget ([`RetryPolicy::with_retry_budget`](crate::RetryPolicy::with_retry_budget)).
+///
+/// The defaults, and why:
+/// - **capacity 200 tokens, a retry costs 5**: 40 retries in a row before
+///   retries stop. During a full outage 200 calls then send at most
+///   200 + 40 (+ the refill) requests, under 1.3 per call, where 3 attempts
+///   a call would send 3 per call. aws-sdk-rust keeps 500 tokens for a
+///   client that may call many services; one NexHealth key is limited to
+///   100 requests a second, so a smaller bucket protects the shared budget.
+/// - **a timeout's retry costs 10**: a timeout held a connection and the
+///   server's time, and is the likelier sign of an overloaded service (as
+///   in aws-sdk-rust).
+/// - **a call that ends answered gives back what its retries cost, or 1 when
+///   it needed none** (aws-sdk-rust's rule): when NexHealth is back but
+///   flaky, a retry that works is free, so the bucket stays full and every
+///   call keeps its retries; only retries that fail again drain it.
+/// - **1 token a second over time**: after an outage long enough to empty
+///   the bucket, one retry every 5 seconds is allowed again before any call
+///   succeeds, and the bucket is full again after about 3 minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// The most tokens held (and the tokens at start).
+    pub capacity: u32,
+    /// What a retry after an error answer or a failed connection costs.
+    pub retry_cost: u32,
+    /// What a retry after a timeout costs.
+    pub timeout_cost: u32,
+    /// What a call answered without needing a retry gives back (one that
+    /// needed retries gives back what they cost).
+    pub success_refill: u32,
+    /// Tokens added per second, whatever the calls do (at most the capacity).
+    pub refill_per_second: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            capacity: 200,
+            retry_cost: 5,
+            timeout_cost: 10,
+            success_refill: 1,
+            refill_per_second: 1,
+        }
+    }
+}
+
+impl RetryBudget {
+    /// The bucket's refill rate, bounded by the capacity a second.
+    fn rate(&self) -> f64 {
+        f64::from(self.refill_per_second.min(self.capacity))
+    }
+}
+
+/// Why a retry is wanted: a timeout costs more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryKind {
+    Error,
+    Timeout,
+}
+
+/// The bucket of one client.
+#[derive(Debug)]
+pub(crate) struct RetryTokens {
+    budget: RetryBudget,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RetryTokens {
+    pub(crate) fn new(budget: RetryBudget) -> Self {
+        Self {
+            budget,
+            state: Mutex::new((f64::from(budget.capacity), Instant::now())),
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut f64) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(state.1).as_secs_f64();
+        state.0 = (state.0 + elapsed * self.budget.rate()).min(f64::from(self.budget.capacity));
+        state.1 = now;
+        f(&mut state.0)
+    }
+
+    /// Takes the cost of one retry and answers it; `None` (nothing taken)
+    /// when too few tokens are left.
+    pub(crate) fn try_spend(&self, kind: RetryKind) -> Option<u32> {
+        let cost = match kind {
+            RetryKind::Error => self.budget.retry_cost,
+            RetryKind::Timeout => self.budget.timeout_cost,
+        };
+        self.with_state(|tokens| {
+            if *tokens >= f64::from(cost) {
+                *tokens -= f64::from(cost);
+                Some(cost)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// A call ended with an answer worth no retry, after retries that cost
+    /// `spent` tokens (0: it needed none).
+    pub(crate) fn succeeded(&self, spent: u32) {
+        let refill = f64::from(if spent == 0 {
+            self.budget.success_refill
+        } else {
+            spent
+        });
+        let capacity = f64::from(self.budget.capacity);
+        self.with_state(|tokens| *tokens = (*tokens + refill).min(capacity));
+    }
+
+    /// The tokens left now.
+    pub(crate) fn left(&self) -> f64 {
+        self.with_state(|tokens| *tokens)
+    }
+
+    /// The bucket's sizes.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn budget(&self) -> RetryBudget {
+        self.budget
+    }
+}
+
+/// How long an empty bucket takes to allow one retry again.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn time_to_one_retry(budget: &RetryBudget) -> Option<Duration> {
+    let rate = budget.rate();
+    (rate > 0.0).then(|| Duration::from_secs_f64(f64::from(budget.retry_cost) / rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(capacity: u32) -> RetryBudget {
+        RetryBudget {
+            capacity,
+            refill_per_second: 0,
+            ..RetryBudget::default()
+        }
+    }
+
+    #[test]
+    fn retries_spend_and_successes_refill_up_to_the_capacity() {
+        let tokens = RetryTokens::new(budget(20));
+        assert_eq!(tokens.left(), 20.0);
+        assert_eq!(tokens.try_spend(RetryKind::Timeout), Some(10));
+        assert_eq!(tokens.left(), 10.0);
+        assert_eq!(tokens.try_spend(RetryKind::Error), Some(5));
+        assert_eq!(tokens.try_spend(RetryKind::Error), Some(5));
+        assert_eq!(tokens.left(), 0.0);
+        assert_eq!(tokens.try_spend(RetryKind::Error), None, "empty: no retry");
+        for _ in 0..4 {
+            tokens.succeeded(0);
+        }
+        assert_eq!(tokens.try_spend(RetryKind::Error), None, "4 < 5");
+        assert_eq!(tokens.left(), 4.0, "a refused retry takes nothing");
+        tokens.succeeded(0);
+        assert_eq!(tokens.try_spend(RetryKind::Error), Some(5));
+        // A retried call that ends answered gives back what it spent.
+        tokens.succeeded(5);
+        assert_eq!(tokens.left(), 5.0);
+        for _ in 0..100 {
+            tokens.succeeded(0);
+        }
+        assert_eq!(tokens.left(), 20.0, "never above the capacity");
+        assert_eq!(tokens.budget().capacity, 20);
+    }
+
+    #[test]
+    fn the_bucket_refills_with_time_bounded_by_its_capacity() {
+        let tokens = RetryTokens::new(RetryBudget {
+            refill_per_second: 1_000,
+            ..budget(10)
+        });
+        assert!(tokens.try_spend(RetryKind::Timeout).is_some());
+        assert!(tokens.try_spend(RetryKind::Error).is_none());
+        // At most the capacity a second: 10 a second, so 5 take 0.5 s.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(tokens.try_spend(RetryKind::Error).is_none(), "2 tokens");
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(tokens.try_spend(RetryKind::Error).is_some(), "refilled");
+        let still = RetryBudget {
+            refill_per_second: 0,
+            ..budget(10)
+        };
+        assert_eq!(time_to_one_retry(&still), None);
+        let huge = RetryBudget {
+            refill_per_second: u32::MAX,
+            ..budget(10)
+        };
+        assert_eq!(huge.rate(), 10.0);
+        assert_eq!(
+            time_to_one_retry(&RetryBudget::default()),
+            Some(Duration::from_secs(5))
+        );
+    }
+}
