@@ -5,7 +5,7 @@
 //! Layers, lowest first: `generated` (progenitor's output), `error`,
 //! `transport`, `api`, `webhooks`, `domain`, `mock`. A module may use its own
 //! layer and those below it. Test modules (after `#[cfg(test)]`) may use
-//! anything.
+//! anything (as may those after `#[cfg(all(test, …))]`).
 
 use std::path::Path;
 
@@ -24,7 +24,7 @@ fn crate_paths(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let code = line.trim_start();
-        if code.starts_with("#[cfg(test)]") {
+        if code.starts_with("#[cfg(test)]") || code.starts_with("#[cfg(all(test") {
             break;
         }
         if code.starts_with("//") || code.starts_with("#[doc") {

@@ -61,6 +61,8 @@ pub const WEBHOOK_DELIVERIES: &str = "nexhealth.webhook.deliveries";
 pub const DIRECTORY_FETCHES: &str = "nexhealth.directory.fetches";
 
 /// Every instrument's name.
+///
+/// Value: the ten names above, in that order.
 pub const ALL: [&str; 10] = [
     HTTP_CLIENT_REQUEST_DURATION,
     OPERATION_DURATION,
