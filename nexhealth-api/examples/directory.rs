@@ -16,12 +16,19 @@
 //! the `location_id`, and for `replaced` also `"old"`, `"new"` and the evidence);
 //! stop after TOTAL seconds when given. On the stand-in, its locations take one
 //! step of a scripted history per refresh ([`nexhealth_api::mock::location_phases`])
-//! so that the watch has something to show. Built with `--features redis` and
+//! so that the watch has something to show.
+//!
+//! `--metrics ADDR` (e.g. `127.0.0.1:9464`): serves the SDK's metrics
+//! ([`nexhealth_api::metrics`]) in Prometheus's text format at
+//! `http://ADDR/metrics`, through the OpenTelemetry SDK and its Prometheus exporter. Built with `--features redis` and
 //! with `REDIS_URL` set, the watch shares the directory with every other
 //! watcher on that Redis and key ([`nexhealth_api::fleet`]): one
 //! `GET /locations` per interval for all of them, and each prints every change.
 
 use std::time::Duration;
+
+#[path = "support/metrics.rs"]
+mod metrics;
 
 use futures::StreamExt;
 use nexhealth_api::Client;
@@ -59,6 +66,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let watch = seconds_of("--watch")?;
     let total = seconds_of("--seconds")?;
+    // Prometheus text at http://ADDR/metrics, installed before any client is built.
+    let _metrics = match metrics_flag(&args)? {
+        Some(addr) => Some(metrics::serve(&addr).await?),
+        None => None,
+    };
     let _stand_in;
     let client = match std::env::var(nexhealth_api::API_KEY_VAR) {
         Ok(_) => {
@@ -117,4 +129,16 @@ async fn main() -> anyhow::Result<()> {
         None => changes.await,
     }
     Ok(())
+}
+
+/// The value of `--metrics`, if given.
+fn metrics_flag(args: &[String]) -> anyhow::Result<Option<String>> {
+    match args.iter().position(|a| a == "--metrics") {
+        None => Ok(None),
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("--metrics needs an address, e.g. 127.0.0.1:9464")),
+    }
 }

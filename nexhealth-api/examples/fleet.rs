@@ -25,11 +25,16 @@
 //!   429 beyond the hostile one, every replica exits cleanly, at least 85 % of
 //!   the budget used. Exits 1 when a check fails;
 //! - `--share F`: the fallback share of each replica (default 1/replicas);
-//! - `--concurrency C`: calls in flight per replica (default 8).
+//! - `--concurrency C`: calls in flight per replica (default 8);
+//! - `--metrics ADDR`: replica i serves the SDK's metrics in Prometheus's text
+//!   format at `http://ADDR/metrics` with ADDR's port plus i.
 //!
 //! It prints progress while it runs and ends with one JSON line: calls made,
 //! 429s received, other errors, calls per second, the share of the budget
 //! used, the fallback periods, and the faults it caused.
+
+#[path = "support/metrics.rs"]
+mod metrics;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -61,6 +66,7 @@ struct Options {
     replica: Option<usize>,
     base: Option<String>,
     redis: Option<String>,
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -81,6 +87,7 @@ fn options() -> anyhow::Result<Options> {
         replica: None,
         base: None,
         redis: None,
+        metrics: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -118,11 +125,17 @@ fn options() -> anyhow::Result<Options> {
             "--replica" => o.replica = Some(value()?.parse()?),
             "--base" => o.base = Some(value()?),
             "--redis" => o.redis = Some(value()?),
+            "--metrics" => {
+                let addr = value()?;
+                o.metrics = Some(addr.parse().with_context(|| {
+                    format!("--metrics {addr}: give an address such as 127.0.0.1:9464")
+                })?);
+            }
             "--help" | "-h" => {
                 println!(
                     "usage: fleet [--replicas N] [--seconds S] [--local] [--stop-redis-at S[,S...] --stop-for D] \
                      [--partition-replica N --partition-at S --partition-for D] [--hostile-429-at S] [--busy N] \
-                     [--chaos] [--share F] [--concurrency C]"
+                     [--chaos] [--share F] [--concurrency C] [--metrics ADDR]"
                 );
                 std::process::exit(0);
             }
@@ -270,6 +283,17 @@ async fn fleet(o: Options) -> anyhow::Result<()> {
             .stdout(Stdio::piped());
         if o.local {
             command.arg("--local");
+        }
+        // Replica i serves its metrics on ADDR's port + i.
+        if let Some(addr) = o.metrics {
+            let port = addr
+                .port()
+                .checked_add(index as u16)
+                .context("--metrics port")?;
+            command.args([
+                "--metrics",
+                &std::net::SocketAddr::new(addr.ip(), port).to_string(),
+            ]);
         }
         let mut child = command.spawn().context("starting a replica")?;
         let stdout = child.stdout.take().context("replica stdout")?;
@@ -478,6 +502,10 @@ async fn fleet(o: Options) -> anyhow::Result<()> {
 }
 
 async fn replica(index: usize, o: &Options) -> anyhow::Result<()> {
+    let _metrics = match o.metrics {
+        Some(addr) => Some(metrics::serve(&addr.to_string()).await?),
+        None => None,
+    };
     let base = o.base.clone().context("--base")?;
     let key = std::env::var(nexhealth_api::API_KEY_VAR).context("NEXHEALTH_API_KEY")?;
     let limit = RateLimit::NEXHEALTH_DEFAULT;

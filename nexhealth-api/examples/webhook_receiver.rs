@@ -20,6 +20,9 @@
 //! first N events it runs (to test retries). hyper is the HTTP server here;
 //! the library's receiver does not depend on any framework.
 
+#[path = "support/metrics.rs"]
+mod metrics;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let mut scheme = Scheme::default();
     let mut redis = None;
     let mut fail_first = 0;
+    let mut metrics_addr = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             "--secret" => secret = Some(value()?),
             "--redis" => redis = Some(value()?),
             "--fail-first" => fail_first = value()?.parse()?,
+            "--metrics" => metrics_addr = Some(value()?),
             "--max-age-hours" => {
                 max_age = Some(Duration::from_secs(
                     value()?.parse::<u64>()?.min(10_000) * 3600,
@@ -78,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
             "--help" | "-h" => {
                 println!(
                     "usage: webhook_receiver [--port 8088] --secret SECRET [--redis URL] \
-                     [--max-age-hours H] [--scheme NAME] [--fail-first N]"
+                     [--max-age-hours H] [--scheme NAME] [--fail-first N] [--metrics ADDR]"
                 );
                 return Ok(());
             }
@@ -87,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let secret = secret
         .context("--secret (or NEXHEALTH_WEBHOOK_SECRET) is required: the endpoint's secret_key")?;
+    // Prometheus text at http://ADDR/metrics (`nexhealth_webhook_deliveries_total`
+    // by outcome), installed before the receiver takes its meter.
+    let _metrics = match &metrics_addr {
+        Some(addr) => Some(metrics::serve(addr).await?),
+        None => None,
+    };
     // An empty secret (a variable set but empty) is refused: it would verify forgeries.
     let mut receiver = Receiver::new(secret)?.scheme(scheme);
     if let Some(age) = max_age {

@@ -12,6 +12,7 @@ use crate::mock::payloads;
 pub struct StandIn {
     server: MockServer,
     locations_served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    requests_served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What a stand-in answers for one operation: its method and path pattern,
@@ -49,10 +50,12 @@ impl StandIn {
     /// Starts the server on a free loopback port.
     pub async fn start() -> Self {
         let server = MockServer::start_async().await;
-        Self::serve_routes(&server).await;
+        let requests_served = std::sync::Arc::default();
+        Self::serve_routes(&server, &requests_served).await;
         Self {
             server,
             locations_served: Default::default(),
+            requests_served,
         }
     }
 
@@ -72,11 +75,15 @@ impl StandIn {
             .collect();
         let locations_served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let served = locations_served.clone();
+        let requests_served: std::sync::Arc<std::sync::atomic::AtomicUsize> =
+            std::sync::Arc::default();
+        let all = requests_served.clone();
         // Registered first: httpmock answers with the first mock that matches.
         server
             .mock_async(move |when, then| {
                 when.method(httpmock::Method::GET).path("/locations");
                 then.respond_with(move |_: &httpmock::HttpMockRequest| {
+                    all.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let phase = (n + 1).saturating_sub(unchanged).min(phases.len() - 1);
                     httpmock::HttpMockResponse::builder()
@@ -87,10 +94,11 @@ impl StandIn {
                 });
             })
             .await;
-        Self::serve_routes(&server).await;
+        Self::serve_routes(&server, &requests_served).await;
         Self {
             server,
             locations_served,
+            requests_served,
         }
     }
 
@@ -102,18 +110,32 @@ impl StandIn {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    async fn serve_routes(server: &MockServer) {
+    /// How many requests the stand-in answered, of every operation.
+    pub fn requests_served(&self) -> usize {
+        self.requests_served
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn serve_routes(
+        server: &MockServer,
+        served: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         for route in routes() {
+            let served = served.clone();
             server
-                .mock_async(|when, then| {
+                .mock_async(move |when, then| {
                     when.method(route.method).path_matches(route.pattern);
-                    if route.body.is_empty() {
-                        then.status(route.status);
-                    } else {
-                        then.status(route.status)
-                            .header("content-type", "application/json")
-                            .body(route.body);
-                    }
+                    then.respond_with(move |_: &httpmock::HttpMockRequest| {
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let mut response =
+                            httpmock::HttpMockResponse::builder().status(route.status);
+                        if !route.body.is_empty() {
+                            response = response
+                                .header("content-type", "application/json")
+                                .body(route.body.clone());
+                        }
+                        response.build()
+                    });
                 })
                 .await;
         }
