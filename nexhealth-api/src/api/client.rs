@@ -75,6 +75,7 @@ pub struct ClientBuilder {
     max_body_bytes: usize,
     plain_http_to_remote: bool,
     meter: Option<opentelemetry::metrics::Meter>,
+    metrics: bool,
 }
 
 impl ClientBuilder {
@@ -143,6 +144,7 @@ impl ClientBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             plain_http_to_remote: false,
             meter: None,
+            metrics: true,
         }
     }
 
@@ -152,6 +154,12 @@ impl ClientBuilder {
     /// before building clients, or give the meter here.
     pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
         self.meter = Some(meter);
+        self
+    }
+
+    /// Records no metrics for this client, whatever provider is installed.
+    pub fn no_metrics(mut self) -> Self {
+        self.metrics = false;
         self
     }
 
@@ -307,7 +315,7 @@ impl ClientBuilder {
         let meter = self
             .meter
             .unwrap_or_else(crate::transport::metrics::global_meter);
-        let metrics = std::sync::Arc::new(Metrics::new(&meter, &base));
+        let metrics = std::sync::Arc::new(Metrics::new(&meter, &base, self.metrics));
         let state = ClientState {
             metrics,
             session: Session::new(self.key.clone(), base),

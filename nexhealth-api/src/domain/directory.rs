@@ -516,10 +516,11 @@ impl LocationDirectory {
                     // Whatever the replica holding the lease stores next.
                     max_age = share.lease.saturating_add(share.redis_timeout);
                     newer_than = newer_than.max(stored).or(Some(i64::MIN));
-                    if Instant::now() + pause > give_up {
+                    let now = Instant::now();
+                    if now >= give_up {
                         return Ok(Obtained::fetched(self.get_locations().await?, started));
                     }
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(pause.min(give_up - now)).await;
                     pause = (pause * 2).min(Duration::from_millis(250));
                 }
             }
@@ -578,8 +579,14 @@ impl LocationDirectory {
             return Ok(snapshot);
         }
         let _guard = self.0.refresh.lock().await;
-        let current = self.0.current.read().map(|c| c.clone()).unwrap_or(snapshot);
-        if known(&current) || self.recently_fetched(&current) {
+        let current = self
+            .0
+            .current
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| snapshot.clone());
+        // A refresh finished while this lookup waited: it is this lookup's too.
+        if !Arc::ptr_eq(&current, &snapshot) || known(&current) || self.recently_fetched(&current) {
             return Ok(current);
         }
         self.fetch(Accept {
@@ -770,6 +777,57 @@ mod tests {
             shown.contains("ttl: 0ns") && shown.contains("fetches: 2"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_defaults_are_nexhealth_s_advice_and_bounded() {
+        assert_eq!(DEFAULT_TTL, Duration::from_secs(900));
+        assert_eq!(DEFAULT_UNKNOWN_REFRESH, Duration::from_secs(30));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_unknown_ids_costs_one_fetch_and_known_ids_never_wait() {
+        let server = crate::mock::httpmock::MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.path("/authenticates");
+                then.status(201)
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
+            })
+            .await;
+        let slow = server
+            .mock_async(|when, then| {
+                when.path("/locations");
+                then.status(200)
+                    .delay(Duration::from_millis(400))
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_string(&payloads::locations()).unwrap());
+            })
+            .await;
+        let directory = LocationDirectory::new(client(&server.base_url()))
+            .with_unknown_refresh(Duration::from_millis(1));
+        directory.snapshot().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // 1,000 lookups of unknown ids at once: one refresh for all of them.
+        let lookups = (0..1_000).map(|n| {
+            let directory = directory.clone();
+            async move { directory.location(100_000 + n).await }
+        });
+        let flood = tokio::spawn(futures::future::join_all(lookups));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A known id is answered while that refresh is in flight.
+        let started = Instant::now();
+        assert!(directory.location(7).await.unwrap().is_some());
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        let answers = flood.await.unwrap();
+        assert!(answers.iter().all(|a| matches!(a, Ok(None))));
+        slow.assert_calls_async(2).await;
+        assert_eq!(directory.fetches(), 2);
     }
 
     #[tokio::test]
@@ -1073,7 +1131,8 @@ mod shared_tests {
         // the lease, then fetched alone.
         let short = FleetShare::new(redis.url())
             .prefix("stuck")
-            .lease(Duration::from_millis(200));
+            .lease(Duration::from_millis(200))
+            .redis_timeout(Duration::from_millis(100));
         let probe = replica(&server.base_url(), &short);
         let keys = redis.command("KEYS stuck:*").unwrap_or_default();
         assert!(keys.trim().is_empty(), "{keys}");
@@ -1085,7 +1144,9 @@ mod shared_tests {
         let started = Instant::now();
         probe.snapshot().await.unwrap();
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        // The lease and one round trip's timeout (300 ms), then its own
+        // fetch (300 ms on this server).
+        assert!(waited >= Duration::from_millis(580), "{waited:?}");
         assert!(waited < Duration::from_secs(3), "{waited:?}");
         assert_eq!(probe.fetches(), 1);
     }

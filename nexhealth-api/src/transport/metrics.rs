@@ -121,6 +121,8 @@ pub(crate) struct Metrics {
     server_port: i64,
     /// Whether this client counts itself in `nexhealth.rate_limit.fallback`.
     on_fallback: AtomicBool,
+    /// `false`: [`ClientBuilder::no_metrics`](crate::ClientBuilder::no_metrics), nothing is recorded.
+    enabled: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,8 +136,9 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// The instruments from `meter`, for the API at `base`.
-    pub(crate) fn new(meter: &Meter, base: &reqwest::Url) -> Self {
+    pub(crate) fn new(meter: &Meter, base: &reqwest::Url, enabled: bool) -> Self {
         Self {
+            enabled,
             http_duration: meter
                 .f64_histogram(HTTP_CLIENT_REQUEST_DURATION)
                 .with_unit("s")
@@ -178,7 +181,10 @@ impl Metrics {
                 .u64_counter(DIRECTORY_FETCHES)
                 .with_description("GET /locations made by location directories")
                 .build(),
-            server_address: Value::from(base.host_str().unwrap_or_default().to_string()),
+            // Reference-counted: cloned for every attempt without allocating.
+            server_address: Value::String(opentelemetry::StringValue::from(
+                std::sync::Arc::<str>::from(base.host_str().unwrap_or_default()),
+            )),
             server_port: base.port_or_known_default().map_or(0, i64::from),
             on_fallback: AtomicBool::new(false),
         }
@@ -193,6 +199,9 @@ impl Metrics {
         seconds: f64,
         outcome: Result<reqwest::StatusCode, &'static str>,
     ) {
+        if !self.enabled {
+            return;
+        }
         let method = match *method {
             reqwest::Method::GET => "GET",
             reqwest::Method::POST => "POST",
@@ -201,24 +210,28 @@ impl Metrics {
             reqwest::Method::DELETE => "DELETE",
             _ => "_OTHER",
         };
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("server.address", self.server_address.clone()),
-            KeyValue::new("server.port", self.server_port),
-        ];
+        let method = KeyValue::new("http.request.method", method);
+        let address = KeyValue::new("server.address", self.server_address.clone());
+        let port = KeyValue::new("server.port", self.server_port);
+        // On the stack: nothing allocated for a call that succeeds.
         match outcome {
-            Ok(status) => {
-                attributes.push(KeyValue::new(
-                    "http.response.status_code",
-                    i64::from(status.as_u16()),
-                ));
-                if status.as_u16() >= 400 {
-                    attributes.push(KeyValue::new("error.type", status.as_str().to_string()));
-                }
+            Ok(status) if status.as_u16() < 400 => {
+                let code = KeyValue::new("http.response.status_code", i64::from(status.as_u16()));
+                self.http_duration
+                    .record(seconds, &[method, address, port, code]);
             }
-            Err(kind) => attributes.push(KeyValue::new("error.type", kind)),
+            Ok(status) => {
+                let code = KeyValue::new("http.response.status_code", i64::from(status.as_u16()));
+                let error = KeyValue::new("error.type", status.as_str().to_string());
+                self.http_duration
+                    .record(seconds, &[method, address, port, code, error]);
+            }
+            Err(kind) => {
+                let error = KeyValue::new("error.type", kind);
+                self.http_duration
+                    .record(seconds, &[method, address, port, error]);
+            }
         }
-        self.http_duration.record(seconds, &attributes);
         self.attempts.add(
             1,
             &[
@@ -230,6 +243,9 @@ impl Metrics {
 
     /// One call, from its first hook to its answer.
     pub(crate) fn call(&self, operation: &'static str, seconds: f64, outcome: &'static str) {
+        if !self.enabled {
+            return;
+        }
         self.operation_duration.record(
             seconds,
             &[
@@ -242,6 +258,9 @@ impl Metrics {
     /// An attempt's wait for budget, and whether the limiter is on its
     /// fallback now (counted once per client while it is).
     pub(crate) fn budget(&self, limiter: &'static str, seconds: f64, on_fallback: bool) {
+        if !self.enabled {
+            return;
+        }
         self.budget_wait
             .record(seconds, &[KeyValue::new("nexhealth.limiter", limiter)]);
         if self.on_fallback.swap(on_fallback, Ordering::Relaxed) != on_fallback {
@@ -251,22 +270,34 @@ impl Metrics {
 
     /// A shared pause was set after a 429.
     pub(crate) fn paused(&self) {
+        if !self.enabled {
+            return;
+        }
         self.pauses.add(1, &[]);
     }
 
     /// The retry budget's tokens now.
     pub(crate) fn retry_tokens(&self, left: f64) {
+        if !self.enabled {
+            return;
+        }
         self.retry_budget.record(left, &[]);
     }
 
     /// One token exchange: `ok`, `refused` (401/403) or `failed`.
     pub(crate) fn exchange(&self, outcome: &'static str) {
+        if !self.enabled {
+            return;
+        }
         self.auth_exchanges
             .add(1, &[KeyValue::new("nexhealth.outcome", outcome)]);
     }
 
     /// A location directory called `GET /locations`.
     pub(crate) fn directory_fetch(&self) {
+        if !self.enabled {
+            return;
+        }
         self.directory_fetches.add(1, &[]);
     }
 }
