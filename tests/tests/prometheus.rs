@@ -149,3 +149,56 @@ async fn prometheus_scrapes_as_many_requests_as_the_stand_in_served() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two free consecutive loopback ports.
+fn free_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fleet_replica_serves_its_own_metrics() {
+    let binary = nexhealth_contract_tests::example_binary("fleet", &["redis"]);
+    let port = free_pair();
+    let fleet = Killed(
+        Command::new(binary)
+            .args(["--replicas", "2", "--seconds", "6"])
+            .args(["--metrics", &format!("127.0.0.1:{port}")])
+            .env_remove("NEXHEALTH_BASE_URL")
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = nexhealth_api::reqwest::Client::new();
+    for replica in [port, port + 1] {
+        let started = Instant::now();
+        let mut seen = String::new();
+        while started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Ok(answer) = http
+                .get(format!("http://127.0.0.1:{replica}/metrics"))
+                .send()
+                .await
+            {
+                seen = answer.text().await.unwrap_or_default();
+                if seen.contains("nexhealth_client_attempts_total{")
+                    && seen.contains("nexhealth_rate_limit_wait_duration_seconds_count{")
+                {
+                    break;
+                }
+            }
+        }
+        assert!(
+            seen.contains("nexhealth_client_attempts_total{")
+                && seen.contains("nexhealth_limiter=\"redis\""),
+            "replica on {replica}:\n{seen}"
+        );
+    }
+    drop(fleet);
+}

@@ -38,9 +38,17 @@ impl Replica {
             .spawn()
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "{line}");
+        let mut lines = String::new();
+        // "listening on …", after the metrics endpoint's line when asked for one.
+        for _ in 0..3 {
+            let mut line = String::new();
+            stderr.read_line(&mut line).unwrap();
+            lines.push_str(&line);
+            if line.contains("listening on") {
+                break;
+            }
+        }
+        assert!(lines.contains("listening on"), "{lines}");
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Self {
             child,
@@ -253,4 +261,42 @@ async fn three_replicas_sharing_redis_handle_each_event_once() {
     assert_eq!(refused, 2);
     assert_eq!(handled + duplicates + refused, lines.len());
     drop(simulator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_counts_its_deliveries_by_outcome_for_prometheus() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut replica = Replica::start(&example(), &["--metrics", &metrics]);
+    let handled = DeliverySimulator::new(SECRET)
+        .deliver(&replica.url, &sync_event(1))
+        .await;
+    assert_eq!(handled.last().and_then(|a| a.status), Some(200));
+    assert_eq!(replica.line()["outcome"], "handled");
+    let forged = DeliverySimulator::new("not-the-secret")
+        .deliver(&replica.url, &sync_event(2))
+        .await;
+    assert_eq!(forged.last().and_then(|a| a.status), Some(401));
+    let text = nexhealth_api::reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |outcome: &str| -> f64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("nexhealth_webhook_deliveries_total{")
+                    && l.contains(&format!("nexhealth_outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {outcome} in:\n{text}"))
+    };
+    assert_eq!(value("handled"), 1.0);
+    assert_eq!(value("bad_signature"), forged.len() as f64);
 }
