@@ -196,6 +196,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short stable name of the error's kind, for logs and metrics:
+    /// `transport`, `timeout`, `budget_unavailable`, `unauthorized`,
+    /// `forbidden`, `not_found`, `rate_limited`, `server`, `bad_request`,
+    /// `unexpected_status`, `invalid_request`, `unknown_location`,
+    /// `location_not_in_institution`, `subdomain_not_accessible` or
+    /// `invalid_response`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Transport { .. } => "transport",
+            Self::Timeout { .. } => "timeout",
+            Self::BudgetUnavailable { .. } => "budget_unavailable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Server(_) => "server",
+            Self::BadRequest(_) => "bad_request",
+            Self::UnexpectedStatus(_) => "unexpected_status",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::UnknownLocation { .. } => "unknown_location",
+            Self::LocationNotInInstitution { .. } => "location_not_in_institution",
+            Self::SubdomainNotAccessible { .. } => "subdomain_not_accessible",
+            Self::InvalidResponse { .. } => "invalid_response",
+        }
+    }
+
     pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
         Self::InvalidRequest {
             message: message.into(),

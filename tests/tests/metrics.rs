@@ -174,6 +174,21 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
             });
         })
         .await;
+    // A 200 whose body is not a location: the call fails to decode.
+    let garbled = count(&served);
+    server
+        .mock_async(move |when, then| {
+            when.path("/locations/13");
+            then.respond_with(move |_: &HttpMockRequest| {
+                garbled();
+                HttpMockResponse::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"code": true, "data": {"id": "not a number"}}"#)
+                    .build()
+            });
+        })
+        .await;
     let list = count(&served);
     let locations = serde_json::to_string(&payloads::locations()).unwrap();
     server
@@ -203,6 +218,10 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
     client.get_locations_id().id(7).await.unwrap();
     client.get_locations_id().id(7).await.unwrap();
     assert!(client.get_locations_id().id(99).await.is_err());
+    assert!(matches!(
+        client.get_locations_id().id(13).await,
+        Err(nexhealth_api::Error::InvalidResponse { .. })
+    ));
     LocationDirectory::new(client.clone())
         .location(7)
         .await
@@ -267,8 +286,8 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
             metrics::ATTEMPTS,
             &[("nexhealth.operation", "getLocationsId")]
         ),
-        7.0,
-        "503 + retry, 429 + retry, the 404, the cut-off client's two calls"
+        8.0,
+        "503 + retry, 429 + retry, the 404, the garbled 200, the cut-off client's two calls"
     );
     assert_eq!(
         total(
@@ -287,6 +306,15 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
             &points,
             metrics::OPERATION_DURATION,
             &[("nexhealth.outcome", "not_found")]
+        ),
+        1.0
+    );
+    // The outcome is the call's, not the status's: a 200 that did not decode.
+    assert_eq!(
+        total(
+            &points,
+            metrics::OPERATION_DURATION,
+            &[("nexhealth.outcome", "invalid_response")]
         ),
         1.0
     );

@@ -14,6 +14,8 @@ use nexhealth_api::{Client, RetryBudget, RetryPolicy};
 
 const DOWN: u8 = 0;
 const FLAKY: u8 = 1;
+/// 503 and 500 in turn: an outage whose last answer is not retried.
+const MIXED: u8 = 2;
 
 /// A NexHealth whose `GET /locations/{id}` is down (503 always) or flaky
 /// (every other request 503), counting requests.
@@ -42,15 +44,17 @@ impl Weather {
                 when.path("/locations/7");
                 then.respond_with(move |_: &HttpMockRequest| {
                     let n = r.fetch_add(1, Ordering::SeqCst);
-                    let fail = match m.load(Ordering::SeqCst) {
-                        DOWN => true,
-                        FLAKY => n % 2 == 0,
-                        _ => false,
+                    let status = match m.load(Ordering::SeqCst) {
+                        DOWN => 503,
+                        FLAKY if n % 2 == 0 => 503,
+                        MIXED if n % 2 == 0 => 503,
+                        MIXED => 500,
+                        _ => 200,
                     };
-                    let (status, body) = if fail {
-                        (503, serde_json::to_string(&payloads::error(503)).unwrap())
+                    let body = if status == 200 {
+                        ok.clone()
                     } else {
-                        (200, ok.clone())
+                        serde_json::to_string(&payloads::error(status)).unwrap()
                     };
                     HttpMockResponse::builder()
                         .status(status)
@@ -156,4 +160,15 @@ async fn a_healthy_flaky_service_never_drains_the_bucket() {
     // 10 tokens, two retries' worth: each retry that works is given back.
     assert_eq!(calls(&client, 100, 1).await, 100);
     assert_eq!(client.retry_budget_left(), Some(10.0));
+}
+
+#[tokio::test]
+async fn an_outage_answering_503_then_500_still_drains_the_bucket() {
+    let weather = Weather::start().await;
+    weather.mode.store(MIXED, Ordering::SeqCst);
+    let client = weather.client(fast());
+    assert_eq!(calls(&client, 200, 1).await, 0);
+    let sent = weather.requests.load(Ordering::SeqCst);
+    assert!(sent <= 260, "{sent} requests for 200 calls");
+    assert!(client.retry_budget_left().unwrap() < 10.0);
 }

@@ -166,7 +166,9 @@ impl<'a, T: Envelope> Future for CallFuture<'a, T> {
                     match result {
                         Ok(value) => {
                             self.state = CallState::Done;
-                            return Poll::Ready(split::<T>(operation, value));
+                            let answer = split::<T>(operation, value);
+                            ctx.finish(operation, answer.as_ref().map(drop));
+                            return Poll::Ready(answer);
                         }
                         // Boxed: only the error path needs this state.
                         Err(e) => {
@@ -228,6 +230,17 @@ where
 }
 
 async fn convert<T: Envelope>(
+    operation: &'static str,
+    error: progenitor_client::Error<ErrorEnvelope>,
+    ctx: context::CallContext,
+) -> Error {
+    let started = ctx.started.borrow_mut().take();
+    let error = convert_error::<T>(operation, error, ctx).await;
+    context::finish(started, operation, Err(&error));
+    error
+}
+
+async fn convert_error<T: Envelope>(
     operation: &'static str,
     error: progenitor_client::Error<ErrorEnvelope>,
     ctx: context::CallContext,

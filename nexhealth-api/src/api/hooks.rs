@@ -44,6 +44,7 @@ impl ClientHooks<ClientState> for Client {
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let op = operation(info);
+        context::start(&self.inner().metrics);
         headers::apply(request, op.is_some_and(|op| op.needs_api_version));
         let options = call::current().unwrap_or_default();
         if let Some(timeout) = options.timeout {
@@ -143,14 +144,7 @@ impl ClientHooks<ClientState> for Client {
             }
             span.record("attempts", attempts);
             span.record("duration_ms", started.elapsed().as_millis() as u64);
-            state.metrics.call(
-                name,
-                started.elapsed().as_secs_f64(),
-                match &result {
-                    Ok(response) => crate::transport::metrics::status_outcome(response.status()),
-                    Err(error) => crate::transport::metrics::failure_kind(error),
-                },
-            );
+
             // DEBUG, success or not: the caller gets the outcome as a value,
             // and a service's `info` logs stay quiet while it is healthy.
             tracing::debug!(

@@ -1151,6 +1151,85 @@ mod shared_tests {
         assert_eq!(probe.fetches(), 1);
     }
 
+    /// Redis's clock, in ms.
+    fn redis_now(redis: &RedisServer) -> i64 {
+        let time = redis.command("TIME").unwrap();
+        let mut parts = time.lines().map(|l| l.trim().parse::<i64>().unwrap());
+        let (secs, micros) = (parts.next().unwrap(), parts.next().unwrap());
+        secs * 1_000 + micros / 1_000
+    }
+
+    #[tokio::test]
+    async fn a_stored_copy_of_garbage_costs_one_fetch_and_the_fleet_heals() {
+        let redis = RedisServer::start().unwrap();
+        let server = StandIn::with_moving_locations(usize::MAX / 2).await;
+        let share = FleetShare::new(redis.url()).prefix("heal");
+        let first = replica(&server.base_url(), &share);
+        first.snapshot().await.unwrap();
+        let key = format!(
+            "heal:{{{}}}:directory:all",
+            first.0.settings.client.session().key_id()
+        );
+        let now = redis_now(&redis);
+        let locations = serde_json::to_string(&payloads::locations().data).unwrap();
+        let stale = serde_json::to_string(&Vec::<InstitutionLocations>::new()).unwrap();
+        let poisons = [
+            // Generations that are not times: a copy that would never be replaced.
+            format!("HSET {key} at inf body {stale}"),
+            format!("HSET {key} at 1e400 body {stale}"),
+            format!("HSET {key} at nan body {stale}"),
+            format!("HSET {key} at 99999999999999 body {stale}"),
+            format!("HSET {key} at 0x7fffffffffffffff body {stale}"),
+            format!("HSET {key} at -5 body {stale}"),
+            // A current generation whose body or replacements do not decode.
+            format!("HSET {key} at {now} body nonsense replacements {{}}"),
+            format!("HSET {key} at {now} body {locations} replacements [1]"),
+            format!("HSET {key} at {now} body null replacements {{}}"),
+        ];
+        for poison in poisons {
+            redis.command(&format!("DEL {key}")).unwrap();
+            redis.command(&poison).unwrap();
+            let a = replica(&server.base_url(), &share);
+            assert!(a.location(7).await.unwrap().is_some(), "{poison}");
+            assert_eq!(a.fetches(), 1, "{poison}: one fetch");
+            // Healed: the next replica reads what A stored.
+            let b = replica(&server.base_url(), &share);
+            assert!(b.location(7).await.unwrap().is_some(), "{poison}");
+            assert_eq!(b.fetches(), 0, "{poison}: healed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_longer_lease_than_this_replica_s_is_cut_to_it() {
+        let redis = RedisServer::start().unwrap();
+        let server = StandIn::with_moving_locations(usize::MAX / 2).await;
+        let share = FleetShare::new(redis.url())
+            .prefix("cut")
+            .lease(Duration::from_millis(300))
+            .redis_timeout(Duration::from_millis(100));
+        let a = replica(&server.base_url(), &share);
+        let key = format!(
+            "cut:{{{}}}:directory:all:lease",
+            a.0.settings.client.session().key_id()
+        );
+        redis
+            .command(&format!("SET {key} other PX 3600000"))
+            .unwrap();
+        let started = Instant::now();
+        assert!(a.location(7).await.unwrap().is_some());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let left: i64 = redis
+            .command(&format!("PTTL {key}"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(left <= 300, "{left}");
+    }
+
     #[tokio::test]
     async fn without_redis_each_replica_fetches_for_itself() {
         let mut redis = RedisServer::start().unwrap();
@@ -1165,6 +1244,15 @@ mod shared_tests {
         assert!(b.location(7).await.unwrap().is_some());
         assert_eq!((a.fetches(), b.fetches()), (1, 1));
         assert!(format!("{:?}", a.0.settings.share.as_ref().unwrap()).contains("on_its_own: true"));
+        // Redis back: the next refresh shares again.
+        redis.restart().unwrap();
+        a.refresh().await.unwrap();
+        assert!(
+            format!("{:?}", a.0.settings.share.as_ref().unwrap()).contains("on_its_own: false")
+        );
+        let c = replica(&server.base_url(), &share);
+        assert!(c.location(7).await.unwrap().is_some());
+        assert_eq!(c.fetches(), 0, "reads what A stored once Redis was back");
         let bad = FleetShare::new("not a url");
         assert!(matches!(
             LocationDirectory::new(client(&server.base_url())).shared(&bad),

@@ -40,8 +40,9 @@ use crate::generated::types::InstitutionLocations;
 use crate::transport::redis_link::{RedisLink, Target};
 use crate::webhooks::{Event, SyncStatusEvent};
 
-/// The largest stored directory read back (bigger is garbage).
-const MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
+/// The largest stored directory read back (bigger counts as no copy). A
+/// 10,000-location `/locations` is about 7 MiB.
+const MAX_SNAPSHOT_BYTES: usize = 32 * 1024 * 1024;
 /// The largest stored event read back.
 const MAX_EVENT_BYTES: usize = 64 * 1024;
 
@@ -194,14 +195,21 @@ fn digest(text: &str) -> String {
 }
 
 /// Reads the stored directory when it is fresh enough, else takes the lease,
-/// else answers that another replica holds it. KEYS: snapshot, lease. ARGV:
-/// max age (ms), only newer than (ms, -1 for any), lease (ms), token.
+/// else answers that another replica holds it. A copy whose generation is
+/// not a time (not a number, infinite, negative, or more than a second
+/// ahead of Redis's clock: garbage, or a clock that went back) or whose body
+/// is larger than the most read back counts as no copy. A lease without
+/// expiry, or longer than this replica's, is cut to this replica's. KEYS:
+/// snapshot, lease. ARGV: max age (ms), only newer than (ms, -1 for any),
+/// lease (ms), token, largest body (bytes).
 const READ: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local at = nil
 if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
+  if at and (at ~= at or at < 0 or at > now + 1000) then at = nil end
+  if at and redis.call('HSTRLEN', KEYS[1], 'body') > tonumber(ARGV[5]) then at = nil end
 end
 if at then
   local age = math.max(0, now - at)
@@ -210,27 +218,43 @@ if at then
              redis.call('HGET', KEYS[1], 'replacements') or '{}' }
   end
 end
-if redis.call('PTTL', KEYS[2]) == -1 then redis.call('DEL', KEYS[2]) end
+local held = redis.call('PTTL', KEYS[2])
+if held == -1 or held > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[3]) then
   return { 'lease', now, 0, '', '' }
 end
 return { 'wait', at or -1, 0, '', '' }
 ";
 
-/// Stores a fetched directory unless a newer one is stored, and gives the
-/// lease back. KEYS: snapshot, lease. ARGV: token, at (ms), body,
-/// replacements, expiry (ms).
+/// Stores a fetched directory, and gives the lease back. The holder of the
+/// lease always stores (it is the replica the fleet chose to fetch); one
+/// whose lease ran out stores only over an older copy. KEYS: snapshot, lease.
+/// ARGV: token, at (ms), body, replacements, expiry (ms).
 const PUBLISH: &str = r"
 local held = -1
 if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   held = tonumber(redis.call('HGET', KEYS[1], 'at') or '') or -1
+  if held ~= held then held = math.huge end
 end
-if tonumber(ARGV[2]) > held then
+if redis.call('GET', KEYS[2]) == ARGV[1] or tonumber(ARGV[2]) > held then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'at', ARGV[2], 'body', ARGV[3], 'replacements', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+";
+
+/// Drops a stored copy that could not be read, unless it was replaced since.
+/// KEYS: snapshot. ARGV: its generation (ms).
+const DISCARD: &str = r"
+local at = nil
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
+end
+if at and at == at and math.floor(at) == tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+end
 return 1
 ";
 
@@ -281,6 +305,9 @@ impl Trouble {
     }
 }
 
+/// A stored copy that does not decode, by its generation.
+struct Garbage(i64);
+
 /// A directory copy as the fleet stored it.
 pub(crate) struct SharedCopy {
     /// When its fetch began, on Redis's clock (ms): its generation.
@@ -312,6 +339,7 @@ pub(crate) struct DirectoryShare {
     read: redis::Script,
     publish: redis::Script,
     release: redis::Script,
+    discard: redis::Script,
     snapshot_key: String,
     lease_key: String,
     pub(crate) lease: Duration,
@@ -342,6 +370,7 @@ impl DirectoryShare {
             read: redis::Script::new(READ),
             publish: redis::Script::new(PUBLISH),
             release: redis::Script::new(RELEASE),
+            discard: redis::Script::new(DISCARD),
             lease_key: format!("{key}:lease"),
             snapshot_key: key,
             lease: share.lease,
@@ -352,12 +381,34 @@ impl DirectoryShare {
     }
 
     /// Asks for a copy younger than `max_age` and, when `newer_than` is
-    /// given, of a later generation than it.
+    /// given, of a later generation than it. A stored copy that does not
+    /// decode is dropped and asked for again: this replica then takes the
+    /// lease, and its fetch replaces the garbage for the whole fleet.
     pub(crate) async fn read(
         &self,
         max_age: Duration,
         newer_than: Option<i64>,
     ) -> Result<Read, &'static str> {
+        match self.read_once(max_age, newer_than).await {
+            Err(Garbage(at)) => {
+                tracing::debug!("the fleet's directory copy does not decode: dropped");
+                let mut invocation = self.discard.key(&self.snapshot_key);
+                invocation.arg(at);
+                self.link.run::<i64>(&invocation).await?;
+                self.read_once(max_age, newer_than)
+                    .await
+                    .map_err(|_| "Redis answered an error or garbage")?
+            }
+            Ok(read) => read,
+        }
+    }
+
+    /// One read: `Err(Garbage)` when the stored copy does not decode.
+    async fn read_once(
+        &self,
+        max_age: Duration,
+        newer_than: Option<i64>,
+    ) -> Result<Result<Read, &'static str>, Garbage> {
         let token = format!("{:x}", crate::transport::random_u64());
         let mut invocation = self.read.key(&self.snapshot_key);
         invocation
@@ -365,18 +416,19 @@ impl DirectoryShare {
             .arg(millis(max_age).min(i64::MAX as u64))
             .arg(newer_than.unwrap_or(-1))
             .arg(millis(self.lease))
-            .arg(&token);
-        let (kind, at, age, body, replacements): (String, i64, i64, Vec<u8>, Vec<u8>) =
-            self.link.run(&invocation).await?;
-        match kind.as_str() {
+            .arg(&token)
+            .arg(MAX_SNAPSHOT_BYTES);
+        let answer: Result<(String, i64, i64, Vec<u8>, Vec<u8>), _> =
+            self.link.run(&invocation).await;
+        let (kind, at, age, body, replacements) = match answer {
+            Ok(answer) => answer,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(match kind.as_str() {
             "fresh" => {
-                if body.len() > MAX_SNAPSHOT_BYTES || replacements.len() > MAX_SNAPSHOT_BYTES {
-                    return Err("Redis answered an error or garbage");
-                }
-                let institutions = serde_json::from_slice(&body)
-                    .map_err(|_| "Redis answered an error or garbage")?;
-                let replacements = serde_json::from_slice(&replacements)
-                    .map_err(|_| "Redis answered an error or garbage")?;
+                let institutions = serde_json::from_slice(&body).map_err(|_| Garbage(at))?;
+                let replacements =
+                    serde_json::from_slice(&replacements).map_err(|_| Garbage(at))?;
                 Ok(Read::Fresh(SharedCopy {
                     at_ms: at,
                     age: Duration::from_millis(age.clamp(0, i64::MAX) as u64),
@@ -387,7 +439,7 @@ impl DirectoryShare {
             "lease" => Ok(Read::Lease(Lease { token, at_ms: at })),
             "wait" => Ok(Read::Wait((at >= 0).then_some(at))),
             _ => Err("Redis answered an error or garbage"),
-        }
+        })
     }
 
     /// Stores what the lease holder fetched, and gives the lease back.
@@ -646,6 +698,10 @@ mod tests {
         assert_eq!(share.redis_timeout, Duration::from_millis(1));
         let shown = format!("{share:?}");
         assert!(
+            shown.starts_with("FleetShare {") && shown.contains("prefix: \"p\""),
+            "{shown}"
+        );
+        assert!(
             !shown.contains("hunter2") && !shown.contains("host"),
             "{shown}"
         );
@@ -659,6 +715,34 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_and_bounds_are_pinned() {
+        assert_eq!(MAX_SNAPSHOT_BYTES, 33_554_432);
+        assert_eq!(MAX_EVENT_BYTES, 65_536);
+        assert_eq!(FleetShare::DEFAULT_EXPIRY, Duration::from_secs(86_400));
+        assert_eq!(FleetShare::DEFAULT_LEASE, Duration::from_secs(30));
+        assert_eq!(
+            FleetShare::DEFAULT_REDIS_TIMEOUT,
+            Duration::from_millis(250)
+        );
+        assert_eq!(FleetShare::MAX_EVENTS, 256);
+        let share = FleetShare::new("redis://x/");
+        assert_eq!(
+            (
+                share.lease,
+                share.expiry,
+                share.redis_timeout,
+                share.prefix.as_str()
+            ),
+            (
+                FleetShare::DEFAULT_LEASE,
+                FleetShare::DEFAULT_EXPIRY,
+                FleetShare::DEFAULT_REDIS_TIMEOUT,
+                "nexhealth-api:fleet"
+            )
+        );
+    }
+
+    #[test]
     fn a_subdomain_is_named_by_a_digest() {
         let named = digest("acme-dental");
         assert_eq!(named.len(), 24);
@@ -666,6 +750,41 @@ mod tests {
         assert_ne!(named, digest("acme-dentaL"));
         assert_eq!(millis(Duration::ZERO), 1);
         assert_eq!(millis(Duration::from_secs(u64::MAX)), u64::MAX);
+    }
+
+    #[test]
+    fn trouble_warns_once_when_it_starts_and_notes_once_when_it_ends() {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                lock(&self.0).extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let trouble = Trouble::default();
+        tracing::subscriber::with_default(subscriber, || {
+            trouble.cleared("x");
+            trouble.seen("x", "Redis cannot be reached");
+            trouble.seen("x", "Redis cannot be reached");
+            assert!(trouble.active());
+            trouble.cleared("x");
+            trouble.cleared("x");
+            assert!(!trouble.active());
+        });
+        let text = String::from_utf8(lock(&captured.0).clone()).unwrap();
+        assert_eq!(text.matches("WARN").count(), 1, "{text}");
+        assert_eq!(text.matches("INFO").count(), 1, "{text}");
+        assert!(text.find("WARN") < text.find("INFO"), "{text}");
     }
 
     #[test]

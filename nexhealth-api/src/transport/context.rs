@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::transport::metrics::Metrics;
 
 #[derive(Default)]
 pub(crate) struct CallContext {
@@ -16,6 +17,9 @@ pub(crate) struct CallContext {
     /// The `Retry-After` of the last answer that had one, for an error whose
     /// body could not be read as an envelope.
     pub(crate) retry_after: Cell<Option<std::time::Duration>>,
+    /// The client's instruments and when the call began (its first hook):
+    /// the call's duration is recorded with its final outcome.
+    pub(crate) started: RefCell<Option<(std::sync::Arc<Metrics>, Instant)>>,
 }
 
 tokio::task_local! {
@@ -44,6 +48,38 @@ pub(crate) fn deadline(total: Duration) -> Option<Instant> {
         }
     })
     .unwrap_or_else(|_| fresh())
+}
+
+/// The call began now, on a client with `metrics` (the first hook only).
+pub(crate) fn start(metrics: &std::sync::Arc<Metrics>) {
+    let _ = CALL.try_with(|c| {
+        let mut started = c.started.borrow_mut();
+        if started.is_none() {
+            *started = Some((metrics.clone(), Instant::now()));
+        }
+    });
+}
+
+impl CallContext {
+    /// Records the call's duration and outcome (`ok` or the error's kind).
+    pub(crate) fn finish(&self, operation: &'static str, outcome: Result<(), &Error>) {
+        finish(self.started.borrow_mut().take(), operation, outcome);
+    }
+}
+
+/// Records a call that began at `started` (see [`start`]) with its outcome.
+pub(crate) fn finish(
+    started: Option<(std::sync::Arc<Metrics>, Instant)>,
+    operation: &'static str,
+    outcome: Result<(), &Error>,
+) {
+    if let Some((metrics, started)) = started {
+        metrics.call(
+            operation,
+            started.elapsed().as_secs_f64(),
+            outcome.map_or_else(Error::kind, |()| "ok"),
+        );
+    }
 }
 
 pub(crate) fn record_retry_after(retry_after: Option<Duration>) {

@@ -218,7 +218,10 @@ pub(crate) async fn send(
                 context::record_status(status);
                 tracing::debug!(operation, attempt, status, elapsed_ms, "attempt answered");
                 if !is_retryable_status(response.status()) {
-                    if let Some(tokens) = tokens {
+                    // Answered by a working server (anything but a 5xx):
+                    // what the retries cost comes back. A 500 after a 503
+                    // is the same outage, and refunds nothing.
+                    if let Some(tokens) = tokens.filter(|_| status < 500) {
                         tokens.succeeded(spent);
                         limits.metrics.retry_tokens(tokens.left());
                     }

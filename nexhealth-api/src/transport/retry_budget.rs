@@ -1,8 +1,9 @@
 //! The retry budget: a token bucket per client, shared by its clones, that
 //! keeps an outage from multiplying the load (aws-sdk-rust's standard retry
 //! mode does the same). A retry spends tokens, a timeout's retry more; a call
-//! that ends with an answer worth no retry gives back what its retries cost,
-//! or one token when it needed none, and the bucket
+//! that ends answered by a working server (any status below 500 that is not
+//! retried) gives back what its retries cost, or one token when it needed
+//! none, and the bucket
 //! also refills with time, so that retries come back after a long outage
 //! even before a call succeeds. An empty bucket means no retry: the call
 //! fails with what it got.
@@ -22,8 +23,9 @@ use std::time::{Duration, Instant};
 /// - **a timeout's retry costs 10**: a timeout held a connection and the
 ///   server's time, and is the likelier sign of an overloaded service (as
 ///   in aws-sdk-rust).
-/// - **a call that ends answered gives back what its retries cost, or 1 when
-///   it needed none** (aws-sdk-rust's rule): when NexHealth is back but
+/// - **a call that ends answered below 500 gives back what its retries cost,
+///   or 1 when it needed none** (aws-sdk-rust's rule; a 500 after a 503 is
+///   the same outage and gives nothing back): when NexHealth is back but
 ///   flaky, a retry that works is free, so the bucket stays full and every
 ///   call keeps its retries; only retries that fail again drain it.
 /// - **1 token a second over time**: after an outage long enough to empty
