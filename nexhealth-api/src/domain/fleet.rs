@@ -305,6 +305,10 @@ impl Trouble {
     }
 }
 
+/// The read script's answer: kind, generation or now (ms), age (ms), body,
+/// replacements.
+type ReadAnswer = (String, i64, i64, Vec<u8>, Vec<u8>);
+
 /// A stored copy that does not decode, by its generation.
 struct Garbage(i64);
 
@@ -418,8 +422,7 @@ impl DirectoryShare {
             .arg(millis(self.lease))
             .arg(&token)
             .arg(MAX_SNAPSHOT_BYTES);
-        let answer: Result<(String, i64, i64, Vec<u8>, Vec<u8>), _> =
-            self.link.run(&invocation).await;
+        let answer: Result<ReadAnswer, _> = self.link.run(&invocation).await;
         let (kind, at, age, body, replacements) = match answer {
             Ok(answer) => answer,
             Err(reason) => return Ok(Err(reason)),
