@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nexhealth_api::mock::httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
-use nexhealth_api::mock::payloads;
+use nexhealth_api::mock::{MockServerExt, payloads};
 use nexhealth_api::{Client, RetryBudget, RetryPolicy};
 
 const DOWN: u8 = 0;
@@ -29,14 +29,9 @@ impl Weather {
     async fn start() -> Self {
         let server = MockServer::start_async().await;
         let (mode, requests) = (Arc::new(AtomicU8::new(DOWN)), Arc::new(AtomicUsize::new(0)));
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let (m, r) = (mode.clone(), requests.clone());
         let ok = serde_json::to_string(&payloads::location()).unwrap();
         server

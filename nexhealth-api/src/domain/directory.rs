@@ -660,8 +660,7 @@ impl LocationDirectory {
 #[cfg(all(test, feature = "mock"))]
 mod tests {
     use super::*;
-    use crate::mock::StandIn;
-    use crate::mock::payloads;
+    use crate::mock::{MockServerExt, StandIn, payloads};
 
     fn snapshot() -> Snapshot {
         Snapshot::from_institutions(payloads::locations().data)
@@ -788,14 +787,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flood_of_unknown_ids_costs_one_fetch_and_known_ids_never_wait() {
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let slow = server
             .mock_async(|when, then| {
                 when.path("/locations");
@@ -925,14 +919,9 @@ mod tests {
                     .body(serde_json::to_string(&payloads::locations()).unwrap());
             })
             .await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let directory =
             LocationDirectory::for_subdomain(client(&server.base_url()), "example-subdomain");
         assert!(directory.location(7).await.unwrap().is_some());
@@ -970,14 +959,9 @@ mod tests {
                 });
             })
             .await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let directory = LocationDirectory::new(client(&server.base_url()));
         let started = Instant::now();
         let items: Vec<Result<Change, Error>> = tokio::time::timeout(
@@ -999,7 +983,7 @@ mod tests {
 mod shared_tests {
     use super::*;
     use crate::domain::fleet::FleetShare;
-    use crate::mock::{RedisServer, StandIn, payloads};
+    use crate::mock::{MockServerExt, RedisServer, StandIn, payloads};
 
     fn client(base: &str) -> Client {
         Client::builder("shared-unit-key")
@@ -1065,14 +1049,9 @@ mod shared_tests {
     async fn a_failed_fetch_gives_the_lease_back() {
         let redis = RedisServer::start().unwrap();
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let failing = server
             .mock_async(|when, then| {
                 when.path("/locations");
@@ -1103,14 +1082,9 @@ mod shared_tests {
     async fn replicas_wait_for_the_lease_holder_but_no_longer_than_the_lease() {
         let redis = RedisServer::start().unwrap();
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
         let slow = server
             .mock_async(|when, then| {
                 when.path("/locations");

@@ -805,7 +805,7 @@ mod tests {
 #[cfg(all(test, feature = "mock"))]
 mod redis_tests {
     use super::*;
-    use crate::mock::{RedisServer, StandIn};
+    use crate::mock::{MockServerExt, RedisServer, StandIn};
     use crate::sync_health::WriteReadiness;
 
     fn client(base: &str) -> Client {
@@ -899,14 +899,9 @@ mod redis_tests {
     async fn sync_status_is_fetched_once_per_refresh() {
         let redis = RedisServer::start().unwrap();
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                when.path("/authenticates");
-                then.status(201)
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&crate::mock::payloads::authenticate()).unwrap());
-            })
-            .await;
+        server.post_authenticates(|_, then| {
+            then.created(&crate::mock::payloads::authenticate());
+        });
         let syncs = server
             .mock_async(|when, then| {
                 when.path("/sync_status");
