@@ -775,9 +775,16 @@ mod tests {
             .with_ansi(false)
             .finish();
         let trouble = Trouble::default();
+        let warnings = || {
+            String::from_utf8(lock(&captured.0).clone())
+                .unwrap()
+                .matches("WARN")
+                .count()
+        };
         tracing::subscriber::with_default(subscriber, || {
             trouble.cleared("x");
             trouble.seen("x", "Redis cannot be reached");
+            assert_eq!(warnings(), 1, "the first sign of trouble warns");
             trouble.seen("x", "Redis cannot be reached");
             assert!(trouble.active());
             trouble.cleared("x");
