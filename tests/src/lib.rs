@@ -282,3 +282,19 @@ impl Harness {
         }
     }
 }
+
+/// The changes `mock::location_phases` scripts, in order, as `(change,
+/// location id)`: what a watcher of `StandIn::with_moving_locations` prints.
+pub fn scripted_location_changes() -> Vec<(String, i64)> {
+    [
+        ("added", 9),
+        ("renamed", 9),
+        ("replaced", 70),
+        ("removed", 9),
+        ("flags", 70),
+        ("reactivated", 8),
+    ]
+    .iter()
+    .map(|(k, id)| (k.to_string(), *id))
+    .collect()
+}

@@ -39,21 +39,6 @@ fn share(redis: &RedisServer) -> FleetShare {
     FleetShare::new(redis.url()).redis_timeout(Duration::from_millis(150))
 }
 
-/// The scripted history's changes, in order (see `mock::location_phases`).
-fn expected_changes() -> Vec<(String, i64)> {
-    [
-        ("added", 9),
-        ("renamed", 9),
-        ("replaced", 70),
-        ("removed", 9),
-        ("flags", 70),
-        ("reactivated", 8),
-    ]
-    .iter()
-    .map(|(k, id)| (k.to_string(), *id))
-    .collect()
-}
-
 /// Runs `watchers` processes of the directory example in `--watch` mode
 /// against `server` (and Redis, when given), and answers each one's changes.
 async fn run_watchers(
@@ -127,14 +112,21 @@ async fn three_watchers_sharing_redis_fetch_about_as_often_as_one_and_each_print
     // the baseline; then one step per fetch.
     let one = StandIn::with_moving_locations(2).await;
     let alone = run_watchers(&one, None, 1, "0.5", "5").await;
-    assert_eq!(alone[0], expected_changes());
+    assert_eq!(
+        alone[0],
+        nexhealth_contract_tests::scripted_location_changes()
+    );
     let by_one = one.locations_served();
 
     let shared = StandIn::with_moving_locations(4).await;
     let fleet = run_watchers(&shared, Some(&redis.url()), 3, "0.5", "5").await;
     let by_three = shared.locations_served();
     for (n, changes) in fleet.iter().enumerate() {
-        assert_eq!(changes, &expected_changes(), "watcher {n}");
+        assert_eq!(
+            changes,
+            &nexhealth_contract_tests::scripted_location_changes(),
+            "watcher {n}"
+        );
     }
     // One watcher: its overview plus a fetch per tick. Three sharing: two more
     // overviews, and the fleet's one fetch per tick (a tick or two of slack).

@@ -71,17 +71,7 @@ fn watch_prints_the_directory_then_one_json_line_per_change() {
             )
         })
         .collect();
-    let expected: Vec<(String, i64)> = [
-        ("added", 9),
-        ("renamed", 9),
-        ("replaced", 70),
-        ("removed", 9),
-        ("flags", 70),
-        ("reactivated", 8),
-    ]
-    .iter()
-    .map(|(k, id)| (k.to_string(), *id))
-    .collect();
+    let expected = nexhealth_contract_tests::scripted_location_changes();
     assert_eq!(kinds, expected, "{stdout}");
     let has = |kind: &str, id: i64| {
         changes

@@ -778,6 +778,26 @@ mod tests {
         );
     }
 
+    /// Mocks the token exchange and a `GET /locations` answering the
+    /// spec's example after `delay`.
+    pub(super) async fn slow_locations(
+        server: &crate::mock::httpmock::MockServer,
+        delay: Duration,
+    ) -> crate::mock::httpmock::Mock<'_> {
+        server.post_authenticates(|_, then| {
+            then.created(&payloads::authenticate());
+        });
+        server
+            .mock_async(|when, then| {
+                when.path("/locations");
+                then.status(200)
+                    .delay(delay)
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_string(&payloads::locations()).unwrap());
+            })
+            .await
+    }
+
     #[test]
     fn the_defaults_are_nexhealth_s_advice_and_bounded() {
         assert_eq!(DEFAULT_TTL, Duration::from_secs(900));
@@ -787,18 +807,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flood_of_unknown_ids_costs_one_fetch_and_known_ids_never_wait() {
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server.post_authenticates(|_, then| {
-            then.created(&payloads::authenticate());
-        });
-        let slow = server
-            .mock_async(|when, then| {
-                when.path("/locations");
-                then.status(200)
-                    .delay(Duration::from_millis(400))
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::locations()).unwrap());
-            })
-            .await;
+        let slow = slow_locations(&server, Duration::from_millis(400)).await;
         let directory = LocationDirectory::new(client(&server.base_url()))
             .with_unknown_refresh(Duration::from_millis(1));
         directory.snapshot().await.unwrap();
@@ -981,6 +990,7 @@ mod tests {
 
 #[cfg(all(test, feature = "mock", feature = "redis"))]
 mod shared_tests {
+    use super::tests::slow_locations;
     use super::*;
     use crate::domain::fleet::FleetShare;
     use crate::mock::{MockServerExt, RedisServer, StandIn, payloads};
@@ -1082,18 +1092,7 @@ mod shared_tests {
     async fn replicas_wait_for_the_lease_holder_but_no_longer_than_the_lease() {
         let redis = RedisServer::start().unwrap();
         let server = crate::mock::httpmock::MockServer::start_async().await;
-        server.post_authenticates(|_, then| {
-            then.created(&payloads::authenticate());
-        });
-        let slow = server
-            .mock_async(|when, then| {
-                when.path("/locations");
-                then.status(200)
-                    .delay(Duration::from_millis(300))
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_string(&payloads::locations()).unwrap());
-            })
-            .await;
+        let slow = slow_locations(&server, Duration::from_millis(300)).await;
         let share = FleetShare::new(redis.url()).prefix("wait");
         let replicas: Vec<_> = (0..3)
             .map(|_| replica(&server.base_url(), &share))
