@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     // An empty secret (a variable set but empty) is refused: it would verify forgeries.
     let mut receiver = Receiver::new(secret)?.scheme(scheme);
     if let Some(age) = max_age {
-        receiver = receiver.max_age(age);
+        receiver = receiver.max_age(age)?;
     }
     match redis {
         Some(url) => serve(receiver, RedisStore::new(&url)?, fail_first, port).await,

@@ -241,6 +241,19 @@ async fn replicas_sharing_redis_handle_once_and_lose_nothing_when_it_is_gone() {
     assert_eq!(down.status(), 503);
     assert_eq!(count.load(Ordering::SeqCst), 1, "the handler did not run");
     redis.restart().unwrap();
+    // Back, and empty: while the replicas hand back what they handled, a
+    // claim answers 503; then event 9 is still a duplicate everywhere.
+    tokio::time::sleep(RedisStore::RESTORING_WINDOW + Duration::from_millis(700)).await;
+    for (attempt, store) in replicas.iter().enumerate() {
+        let again = handled_by(
+            &receiver,
+            store,
+            &delivery(&event(9), 5 + attempt, 0),
+            &count,
+        )
+        .await;
+        assert_eq!(again.kind(), "duplicate");
+    }
     let back = handled_by(&receiver, &replicas[1], &delivery(&event(10), 1, 0), &count).await;
     assert_eq!(back.kind(), "handled");
     let again = handled_by(&receiver, &replicas[0], &delivery(&event(10), 2, 0), &count).await;
@@ -248,16 +261,21 @@ async fn replicas_sharing_redis_handle_once_and_lose_nothing_when_it_is_gone() {
     assert_eq!(count.load(Ordering::SeqCst), 2);
     // The keys hold the identity's digest, not the body; they expire.
     let keys = redis.command("KEYS *").unwrap();
-    assert!(keys.starts_with("nexhealth-api:webhook:"), "{keys}");
+    assert!(
+        keys.lines()
+            .all(|k| k.starts_with("{nexhealth-api:webhook}:")),
+        "{keys}"
+    );
     assert!(!keys.contains("acme"));
+    let key = keys.lines().find(|k| !k.ends_with(":epoch")).unwrap();
     let ttl: i64 = redis
-        .command(&format!("PTTL {}", keys.lines().next().unwrap()))
+        .command(&format!("PTTL {key}"))
         .unwrap()
         .parse()
         .unwrap();
     assert!(
-        ttl > 48 * 3_600_000,
-        "kept past NexHealth's 48 h of retries: {ttl}"
+        ttl > (49 + 48) * 3_600_000,
+        "kept for the maximum age past NexHealth's 48 h of retries: {ttl}"
     );
 }
 
@@ -335,4 +353,331 @@ async fn through_redis_a_failed_handler_is_run_again_by_the_retry() {
         assert_eq!(outcome.kind(), *expected, "attempt {attempt}");
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+/// A signed delivery of `value` dated `timestamp`.
+fn signed_at(value: &Value, timestamp: chrono::DateTime<Utc>) -> (HeaderMap, Vec<u8>) {
+    let body = serde_json::to_vec(value).unwrap();
+    let timestamp = timestamp.to_rfc3339();
+    let mut headers = HeaderMap::new();
+    headers.insert(TIMESTAMP_HEADER, timestamp.parse().unwrap());
+    headers.insert(
+        SIGNATURE_HEADER,
+        sign(SECRET, &timestamp, &body).parse().unwrap(),
+    );
+    (headers, body)
+}
+
+/// A copy signed later verifies for longer than the first: the store keeps
+/// the identity for the maximum age past NexHealth's 48 h of retries, and a
+/// duplicate extends it. Time is controlled: the receiver is told `now`, the
+/// store runs on tokio's paused clock, advanced by the same amounts.
+#[tokio::test(start_paused = true)]
+async fn every_copy_that_still_verifies_is_a_duplicate() {
+    let t0 = Utc::now();
+    let at = |s: f64| t0 + chrono::Duration::milliseconds((s * 1000.0) as i64);
+    let runs = AtomicU64::new(0);
+    let handle = |receiver: Receiver, store: MemoryStore, copy: (HeaderMap, Vec<u8>), now| {
+        let runs = &runs;
+        async move {
+            receiver
+                .handle_at(&store, &copy.0, &copy.1, now, |_| async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                })
+                .await
+                .kind()
+        }
+    };
+    // A short maximum age, chosen explicitly.
+    let short = Receiver::new(SECRET)
+        .unwrap()
+        .max_age_below_retry_horizon(Duration::from_secs(1));
+    let store = MemoryStore::default();
+    let first = signed_at(&event(20), at(0.0));
+    assert_eq!(
+        handle(short.clone(), store.clone(), first, at(0.0)).await,
+        "handled"
+    );
+    tokio::time::advance(Duration::from_millis(303_000)).await;
+    let later = signed_at(&event(20), at(302.5));
+    assert_eq!(
+        handle(short.clone(), store.clone(), later, at(303.0)).await,
+        "duplicate"
+    );
+    // With the defaults: a retry signed at 47 h, arriving at 50 h.
+    let receiver = Receiver::new(SECRET).unwrap();
+    let store = MemoryStore::default();
+    let first = signed_at(&event(21), at(0.0));
+    assert_eq!(
+        handle(receiver.clone(), store.clone(), first, at(0.0)).await,
+        "handled"
+    );
+    let hour = 3_600.0;
+    tokio::time::advance(Duration::from_secs(50 * 3_600)).await;
+    let retry = signed_at(&event(21), at(47.0 * hour));
+    assert_eq!(
+        handle(
+            receiver.clone(),
+            store.clone(),
+            retry.clone(),
+            at(50.0 * hour)
+        )
+        .await,
+        "duplicate"
+    );
+    // That duplicate pushed the keep time on: at 96 h (over 97 h 5 min
+    // after the first handling only if extended) it is still remembered.
+    tokio::time::advance(Duration::from_secs(46 * 3_600)).await;
+    let copy = signed_at(&event(21), at(95.5 * hour));
+    assert_eq!(
+        handle(receiver.clone(), store.clone(), copy, at(96.0 * hour)).await,
+        "duplicate"
+    );
+    // A copy too old to verify is refused, not handled.
+    assert_eq!(
+        handle(receiver.clone(), store.clone(), retry, at(96.5 * hour)).await,
+        "too_old"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_max_age_under_the_retry_horizon_is_refused_unless_chosen() {
+    let refused = Receiver::new(SECRET)
+        .unwrap()
+        .max_age(Duration::from_secs(3_600))
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("48 h") && message.contains("max_age_below_retry_horizon"),
+        "{message}"
+    );
+    assert!(
+        Receiver::new(SECRET)
+            .unwrap()
+            .max_age(Duration::from_secs(48 * 3_600))
+            .is_ok()
+    );
+}
+
+/// Under RawBody the `timestamp` header is not signed: a delivery captured
+/// 60 h ago and replayed with the header rewritten to now is too old by its
+/// signed `event_time`; one with no `event_time` cannot be dated.
+#[tokio::test]
+async fn raw_body_ages_by_the_signed_event_time_not_the_header() {
+    use nexhealth_api::webhooks::Scheme;
+    use nexhealth_api::webhooks::signature::sign_with;
+    let receiver = Receiver::new(SECRET).unwrap().scheme(Scheme::RawBody);
+    let raw = |value: &Value| {
+        let body = serde_json::to_vec(value).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(TIMESTAMP_HEADER, Utc::now().to_rfc3339().parse().unwrap());
+        headers.insert(
+            "x-nexhealth-signature",
+            sign_with(Scheme::RawBody, SECRET, "", &body)
+                .parse()
+                .unwrap(),
+        );
+        (headers, body)
+    };
+    let mut captured = event(22);
+    captured["event_time"] = json!((Utc::now() - chrono::Duration::hours(60)).to_rfc3339());
+    let count = AtomicU64::new(0);
+    let store = MemoryStore::default();
+    let replayed = handled_by(&receiver, &store, &raw(&captured), &count).await;
+    assert_eq!(replayed.kind(), "too_old");
+    assert!(replayed.to_string_lossy().contains("event_time"));
+    let mut undated = event(23);
+    undated.as_object_mut().unwrap().remove("event_time");
+    assert_eq!(
+        handled_by(&receiver, &store, &raw(&undated), &count)
+            .await
+            .kind(),
+        "no_signed_time"
+    );
+    let mut fresh = event(24);
+    fresh["event_time"] = json!(Utc::now().to_rfc3339());
+    assert_eq!(
+        handled_by(&receiver, &store, &raw(&fresh), &count)
+            .await
+            .kind(),
+        "handled"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+trait Lossy {
+    fn to_string_lossy(&self) -> String;
+}
+
+impl<E> Lossy for Outcome<E> {
+    fn to_string_lossy(&self) -> String {
+        match self {
+            Outcome::Rejected(rejection) => rejection.to_string(),
+            other => other.kind().to_string(),
+        }
+    }
+}
+
+/// A full MemoryStore never runs a handler twice and never answers 2xx for
+/// what it neither handled nor remembers; running handlers keep their claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_memory_store_loses_nothing() {
+    let receiver = Arc::new(Receiver::new(SECRET).unwrap());
+    let store = MemoryStore::with_capacity(1_000);
+    let runs: Arc<Vec<AtomicU64>> = Arc::new((0..5_000).map(|_| AtomicU64::new(0)).collect());
+    let run = |n: usize, attempt: usize| {
+        let (receiver, store, runs) = (receiver.clone(), store.clone(), runs.clone());
+        async move {
+            let copy = delivery(&numbered(n), attempt, 0);
+            receiver
+                .handle(&store, &copy.0, &copy.1, |_| async move {
+                    runs[n].fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                })
+                .await
+                .kind()
+        }
+    };
+    let mut handled = vec![false; 5_000];
+    for n in 0..5_000 {
+        match run(n, 0).await {
+            "handled" => handled[n] = true,
+            "store_unavailable" => {}
+            other => panic!("event {n}: {other}"),
+        }
+    }
+    for n in (0..100).chain(4_900..5_000) {
+        let kind = run(n, 1).await;
+        match kind {
+            "duplicate" => assert!(handled[n], "event {n}: 200 for an event never handled"),
+            "store_unavailable" => assert!(!handled[n], "event {n} forgotten"),
+            other => panic!("event {n}: {other}"),
+        }
+    }
+    for (n, count) in runs.iter().enumerate() {
+        assert!(count.load(Ordering::SeqCst) <= 1, "event {n} handled twice");
+    }
+    // 50 handlers still running while 3,000 other events pass.
+    let store = MemoryStore::with_capacity(1_000);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ran = Arc::new(AtomicU64::new(0));
+    let running: Vec<_> = (0..50)
+        .map(|n| {
+            let (receiver, store, gate, ran) =
+                (receiver.clone(), store.clone(), gate.clone(), ran.clone());
+            tokio::spawn(async move {
+                let copy = delivery(&numbered(10_000 + n), 0, 0);
+                receiver
+                    .handle(&store, &copy.0, &copy.1, |_| async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        let _ = gate.acquire().await;
+                        Ok::<(), ()>(())
+                    })
+                    .await
+                    .kind()
+            })
+        })
+        .collect();
+    while ran.load(Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for n in 0..3_000 {
+        let copy = delivery(&numbered(20_000 + n), 0, 0);
+        let _ = receiver
+            .handle(&store, &copy.0, &copy.1, |_| async { Ok::<(), ()>(()) })
+            .await;
+    }
+    for n in 0..50 {
+        let copy = delivery(&numbered(10_000 + n), 1, 0);
+        let kind = receiver
+            .handle(&store, &copy.0, &copy.1, |_| async { Ok::<(), ()>(()) })
+            .await
+            .kind();
+        assert_eq!(kind, "in_progress", "running handler {n} lost its claim");
+    }
+    gate.add_permits(50);
+    for task in running {
+        assert_eq!(task.await.unwrap(), "handled");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 50);
+}
+
+fn numbered(n: usize) -> Value {
+    json!({"event_name": "sync_status_read_change", "subdomain": "acme",
+           "event_time": "2026-08-14T10:00:01Z", "data": {"n": n}})
+}
+
+/// A handling dropped by its caller gives its claim back: the retry 300 ms
+/// later runs the handler, in memory and through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_handling_gives_its_claim_back() {
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::new(SECRET).unwrap();
+    async fn drop_then_retry<S: HandledStore>(receiver: &Receiver, store: &S) {
+        let copy = delivery(&event(30), 0, 0);
+        let slow = receiver.handle(store, &copy.0, &copy.1, |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<(), ()>(())
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), slow)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let count = AtomicU64::new(0);
+        let retry = handled_by(receiver, store, &delivery(&event(30), 1, 0), &count).await;
+        assert_eq!(retry.kind(), "handled");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+    drop_then_retry(&receiver, &MemoryStore::default()).await;
+    drop_then_retry(&receiver, &RedisStore::new(&redis.url()).unwrap()).await;
+}
+
+/// Three replicas on one Redis handle 12 events; Redis is killed and
+/// restarted empty; NexHealth's retries of all 12, signed anew and sent to
+/// other replicas, are 12 duplicates, a few seconds after the restart and
+/// again later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_still_knows_every_handled_event() {
+    let mut redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::new(SECRET).unwrap();
+    let replicas: Vec<RedisStore> = (0..3)
+        .map(|_| RedisStore::new(&redis.url()).unwrap())
+        .collect();
+    let count = AtomicU64::new(0);
+    for n in 0..12u32 {
+        let outcome = handled_by(
+            &receiver,
+            &replicas[n as usize % 3],
+            &delivery(&event(40 + n), 0, 0),
+            &count,
+        )
+        .await;
+        assert_eq!(outcome.kind(), "handled");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.stop();
+    redis.restart().unwrap();
+    for (round, wait) in [(1, Duration::from_secs(3)), (2, Duration::from_secs(3))] {
+        tokio::time::sleep(wait).await;
+        let mut kinds = Vec::new();
+        for n in 0..12u32 {
+            let other = &replicas[(n as usize + round) % 3];
+            kinds.push(
+                handled_by(
+                    &receiver,
+                    other,
+                    &delivery(&event(40 + n), round, 0),
+                    &count,
+                )
+                .await
+                .kind(),
+            );
+        }
+        assert_eq!(kinds, ["duplicate"; 12], "round {round}");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 12);
 }

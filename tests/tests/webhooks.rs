@@ -460,7 +460,8 @@ fn the_maximum_age_refuses_old_deliveries() {
     let body = br#"{"event_name":"onboarding_created","data":{"onboarding":{"id":"y2wx"}}}"#;
     let receiver = Receiver::new(SECRET)
         .unwrap()
-        .max_age(std::time::Duration::from_secs(49 * 3600));
+        .max_age(std::time::Duration::from_secs(49 * 3600))
+        .unwrap();
     let now = chrono::Utc.with_ymd_and_hms(2026, 8, 16, 10, 0, 0).unwrap(); // 48 h later
     assert!(receiver.receive_at(&signed(body), body, now).is_ok());
     let later = now + chrono::Duration::hours(2);
@@ -745,7 +746,8 @@ fn timestamps_are_checked_in_both_directions() {
     let body = br#"{"event_name":"onboarding_created","data":{"onboarding":{"id":"y2wx"}}}"#;
     let receiver = Receiver::new(SECRET)
         .unwrap()
-        .max_age(std::time::Duration::from_secs(49 * 3600));
+        .max_age(std::time::Duration::from_secs(49 * 3600))
+        .unwrap();
     let now = chrono::Utc.with_ymd_and_hms(2026, 8, 14, 10, 0, 0).unwrap();
     let at = |t: &str| headers(t, &signature::sign(SECRET, t, body));
     assert!(
@@ -831,7 +833,9 @@ fn limits_and_ages_hold_to_the_edge() {
     );
 
     let max_age = std::time::Duration::from_secs(3_600);
-    let receiver = Receiver::new(SECRET).unwrap().max_age(max_age);
+    let receiver = Receiver::new(SECRET)
+        .unwrap()
+        .max_age_below_retry_horizon(max_age);
     let now = chrono::Utc.with_ymd_and_hms(2026, 8, 14, 10, 0, 0).unwrap();
     let at = |t: &str| headers(t, &signature::sign(SECRET, t, &body));
     assert!(

@@ -23,10 +23,10 @@ pub mod store;
 pub use event::{Event, EventEnvelope, SyncStatusEvent};
 pub use handle::Outcome;
 pub use identity::EventIdentity;
-pub use receive::{InvalidSecret, Receiver, Rejection, receive, receive_within};
+pub use receive::{InvalidMaxAge, InvalidSecret, Receiver, Rejection, receive, receive_within};
 pub use secret::WebhookSecret;
 pub use signature::Scheme;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::RedisStore;
-pub use store::{HandledStore, MemoryStore};
+pub use store::{Abandoned, HandledStore, MemoryStore, StoreUnavailable};

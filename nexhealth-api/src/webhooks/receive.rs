@@ -59,6 +59,10 @@ pub enum Rejection {
     },
     /// The `timestamp` header is not a time (and a maximum age is set).
     BadTimestamp,
+    /// Under [`Scheme::RawBody`] the `timestamp` header is not signed, so the
+    /// age is read from the signed body's `event_time`; this body has none
+    /// that is a time (and a maximum age is set).
+    NoSignedTime,
     /// The body is larger than the receiver's limit; nothing was computed.
     TooLarge {
         /// The limit, in bytes.
@@ -86,6 +90,7 @@ impl Rejection {
             | Self::TooOld { .. }
             | Self::FromTheFuture { .. }
             | Self::BadTimestamp
+            | Self::NoSignedTime
             | Self::NoSecret => 401,
             Self::TooLarge { .. } => 413,
             Self::NotJson | Self::NotAnEvent => 400,
@@ -102,6 +107,7 @@ impl Rejection {
             Self::TooOld { .. } => "too_old",
             Self::FromTheFuture { .. } => "from_the_future",
             Self::BadTimestamp => "bad_timestamp",
+            Self::NoSignedTime => "no_signed_time",
             Self::TooLarge { .. } => "too_large",
             Self::NotJson => "not_json",
             Self::NotAnEvent => "not_an_event",
@@ -145,7 +151,8 @@ impl fmt::Display for Rejection {
             ),
             Self::TooOld { age } => write!(
                 f,
-                "the delivery was signed {} s ago, over the maximum age",
+                "the delivery was signed {} s ago, over the maximum age (under the raw-body \
+                 scheme: its event_time, the only signed time)",
                 age.as_secs()
             ),
             Self::FromTheFuture { ahead } => write!(
@@ -155,6 +162,10 @@ impl fmt::Display for Rejection {
                 MAX_CLOCK_SKEW.as_secs()
             ),
             Self::BadTimestamp => f.write_str("the timestamp is not a time"),
+            Self::NoSignedTime => f.write_str(
+                "under the raw-body scheme the timestamp header is not signed, and the body has \
+                 no event_time to date it: its age cannot be checked",
+            ),
             Self::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
             Self::NotJson => f.write_str("the body is not JSON"),
             Self::NotAnEvent => f.write_str("the body is not an event (no event_name)"),
@@ -181,6 +192,31 @@ impl fmt::Display for InvalidSecret {
 
 impl std::error::Error for InvalidSecret {}
 
+/// A maximum age shorter than NexHealth's retry horizon
+/// ([`RETRY_HORIZON`](super::handle::RETRY_HORIZON), 48 h): NexHealth's own
+/// late retries would be refused as too old, and after 48 h of refusals it
+/// turns the endpoint off. Choose it anyway with
+/// [`Receiver::max_age_below_retry_horizon`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidMaxAge {
+    /// The age asked for.
+    pub asked: Duration,
+}
+
+impl fmt::Display for InvalidMaxAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a maximum age of {} s is shorter than NexHealth's 48 h of retries: its late retries \
+             would be refused and the endpoint turned off; use at least 48 h (49 h is the \
+             default), or Receiver::max_age_below_retry_horizon to choose it anyway",
+            self.asked.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for InvalidMaxAge {}
+
 /// Verifies and decodes deliveries for one endpoint.
 ///
 /// **Maximum age.** Off by default. NexHealth retries a delivery for up to 48
@@ -191,6 +227,15 @@ impl std::error::Error for InvalidSecret {}
 /// duplicates with the events' own times. With a maximum age, a `timestamp`
 /// that is not a time is refused, and one up to [`MAX_CLOCK_SKEW`] in the
 /// future is accepted.
+///
+/// **Under [`Scheme::RawBody`]** only the body is signed: the `timestamp`
+/// header could be rewritten by anyone replaying a captured delivery, so it
+/// never decides. The age is then read from the body's `event_time` (signed
+/// with the body, and the same in every retry of an event); a body without
+/// one is refused ([`Rejection::NoSignedTime`]) when a maximum age is set. A
+/// RawBody receiver is therefore protected from replays by that age (49 h by
+/// default when handling) and, within it, by the store's memory of the
+/// event's identity.
 ///
 /// **A wrong scheme is diagnosed.** A delivery that does not verify under
 /// the configured [`Scheme`] is checked against the others; when one
@@ -238,8 +283,21 @@ impl Receiver {
         self
     }
 
-    /// Refuses deliveries signed longer ago than `age` (see the type's docs).
-    pub fn max_age(mut self, age: Duration) -> Self {
+    /// Refuses deliveries signed longer ago than `age` (see the type's
+    /// docs). An age shorter than NexHealth's 48 h retry horizon is refused
+    /// ([`InvalidMaxAge`]): NexHealth's own late retries would be refused.
+    pub fn max_age(self, age: Duration) -> Result<Self, InvalidMaxAge> {
+        if age < super::handle::RETRY_HORIZON {
+            return Err(InvalidMaxAge { asked: age });
+        }
+        Ok(self.max_age_below_retry_horizon(age))
+    }
+
+    /// [`max_age`](Self::max_age) without the check against NexHealth's
+    /// retry horizon: the caller accepts that NexHealth's retries older than
+    /// `age` are refused (401), and, after 48 h of failures, that NexHealth
+    /// turns the endpoint off.
+    pub fn max_age_below_retry_horizon(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
         self
     }
@@ -320,9 +378,15 @@ impl Receiver {
             return Err(self.diagnose(headers, body, timestamp, rejection));
         }
         if let Some(max_age) = self.max_age {
-            let signed_at = timestamp
-                .and_then(parse_time)
-                .ok_or(Rejection::BadTimestamp)?;
+            // Only a signed time may decide: under RawBody the header is
+            // not signed, the body (and its event_time) is.
+            let signed_at = if self.scheme.uses_timestamp() {
+                timestamp
+                    .and_then(parse_time)
+                    .ok_or(Rejection::BadTimestamp)?
+            } else {
+                body_event_time(body).ok_or(Rejection::NoSignedTime)?
+            };
             if signed_at > now {
                 let ahead = (signed_at - now).to_std().unwrap_or(Duration::MAX);
                 if ahead > MAX_CLOCK_SKEW {
@@ -423,10 +487,22 @@ pub fn receive_within(
 ) -> Result<Event, Rejection> {
     let receiver = Receiver::new(secret.clone()).map_err(|_| Rejection::NoSecret)?;
     match max_age {
-        Some(age) => receiver.max_age(age),
+        // A plain receive stores nothing: any age the caller chose applies.
+        Some(age) => receiver.max_age_below_retry_horizon(age),
         None => receiver,
     }
     .receive(headers, body)
+}
+
+/// The `event_time` of a (verified) body, if it is a time.
+fn body_event_time(body: &[u8]) -> Option<DateTime<Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Dated<'a> {
+        #[serde(borrow)]
+        event_time: Option<std::borrow::Cow<'a, str>>,
+    }
+    let dated: Dated<'_> = serde_json::from_slice(body).ok()?;
+    parse_time(dated.event_time.as_deref()?)
 }
 
 /// ISO 8601 (RFC 3339), or Unix seconds.

@@ -1,0 +1,365 @@
+use super::*;
+
+fn identity(n: u32) -> EventIdentity {
+    EventIdentity::of(&serde_json::json!({"event_name": "e", "n": n}))
+}
+
+const HOUR: Duration = Duration::from_secs(3_600);
+
+async fn handle(
+    store: &impl HandledStore,
+    n: u32,
+    keep: Duration,
+) -> Result<Claim, StoreUnavailable> {
+    let claim = store.claim(&identity(n), Duration::from_secs(60)).await?;
+    if let Claim::Claimed(lease) = &claim {
+        store.commit(&identity(n), lease, keep).await?;
+    }
+    Ok(claim)
+}
+
+#[tokio::test(start_paused = true)]
+async fn claim_commit_release_in_memory() {
+    let store = MemoryStore::default();
+    let lease = Duration::from_secs(30);
+    let Claim::Claimed(first) = store.claim(&identity(1), lease).await.unwrap() else {
+        panic!("the first claim wins");
+    };
+    assert_eq!(store.claim(&identity(1), lease).await, Ok(Claim::Busy));
+    // Released: claimable again; a stale lease commits nothing.
+    store.release(&identity(1), &first).await.unwrap();
+    let Claim::Claimed(second) = store.claim(&identity(1), lease).await.unwrap() else {
+        panic!("claimable after a release");
+    };
+    store.commit(&identity(1), &first, lease).await.unwrap();
+    assert_eq!(store.claim(&identity(1), lease).await, Ok(Claim::Busy));
+    store.release(&identity(1), &first).await.unwrap();
+    assert_eq!(store.claim(&identity(1), lease).await, Ok(Claim::Busy));
+    store.commit(&identity(1), &second, lease).await.unwrap();
+    assert_eq!(store.claim(&identity(1), lease).await, Ok(Claim::Handled));
+    assert!(matches!(
+        store.claim(&identity(2), lease).await,
+        Ok(Claim::Claimed(_))
+    ));
+    assert!(format!("{store:?}").starts_with("MemoryStore { entries: 2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_and_a_keep_run_out_exactly_on_time() {
+    let store = MemoryStore::default();
+    let Ok(Claim::Claimed(stale)) = store.claim(&identity(1), Duration::from_millis(100)).await
+    else {
+        panic!("claimed");
+    };
+    tokio::time::advance(Duration::from_millis(99)).await;
+    assert_eq!(
+        store.claim(&identity(1), HOUR).await,
+        Ok(Claim::Busy),
+        "the lease still holds"
+    );
+    tokio::time::advance(Duration::from_millis(2)).await;
+    let Ok(Claim::Claimed(current)) = store.claim(&identity(1), HOUR).await else {
+        panic!("claimable once the lease ran out");
+    };
+    store.release(&identity(1), &stale).await.unwrap();
+    assert_eq!(store.claim(&identity(1), HOUR).await, Ok(Claim::Busy));
+    store
+        .commit(&identity(1), &current, Duration::from_secs(50))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(49)).await;
+    assert_eq!(store.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(matches!(
+        store.claim(&identity(1), HOUR).await,
+        Ok(Claim::Claimed(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_store_forgets_nothing_alive_and_says_so() {
+    let store = MemoryStore::with_capacity(1_000);
+    let mut full = 0;
+    for n in 0..5_000 {
+        match handle(&store, n, HOUR).await {
+            Ok(Claim::Claimed(_)) => assert!(n < 1_000, "event {n} claimed past the capacity"),
+            Err(unavailable) => {
+                assert_eq!(unavailable.reason, StoreUnavailable::FULL);
+                assert_eq!(unavailable.kind(), "full");
+                full += 1;
+            }
+            other => panic!("event {n}: {other:?}"),
+        }
+    }
+    assert_eq!(full, 4_000);
+    assert_eq!(store.len(), 1_000);
+    // Every identity it took is still remembered, oldest and newest alike.
+    for n in (0..100).chain(900..1_000) {
+        assert_eq!(handle(&store, n, HOUR).await, Ok(Claim::Handled), "{n}");
+    }
+    // Running leases are never dropped either.
+    let leases = MemoryStore::with_capacity(100);
+    for n in 0..50 {
+        assert!(matches!(
+            leases.claim(&identity(n), HOUR).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+    for n in 50..3_050 {
+        let _ = handle(&leases, n, Duration::from_secs(1)).await;
+        if n % 100 == 0 {
+            tokio::time::advance(Duration::from_secs(2)).await;
+        }
+    }
+    for n in 0..50 {
+        assert_eq!(
+            leases.claim(&identity(n), HOUR).await,
+            Ok(Claim::Busy),
+            "{n}"
+        );
+    }
+    // Room frees up as keeps run out.
+    tokio::time::advance(HOUR).await;
+    assert!(matches!(
+        handle(&store, 4_999, HOUR).await,
+        Ok(Claim::Claimed(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn extend_keeps_a_handled_identity_longer_and_nothing_else() {
+    let store = MemoryStore::default();
+    handle(&store, 1, Duration::from_secs(10)).await.unwrap();
+    store
+        .extend(&identity(1), Duration::from_secs(100))
+        .await
+        .unwrap();
+    // Extending never shortens.
+    store
+        .extend(&identity(1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(99)).await;
+    assert_eq!(handle(&store, 1, HOUR).await, Ok(Claim::Handled));
+    // An identity that is not handled is not made handled.
+    store.extend(&identity(2), HOUR).await.unwrap();
+    assert!(matches!(
+        handle(&store, 2, HOUR).await,
+        Ok(Claim::Claimed(_))
+    ));
+    // A commit over a handled identity extends too.
+    let store = MemoryStore::default();
+    let Ok(Claim::Claimed(lease)) = store.claim(&identity(3), HOUR).await else {
+        panic!()
+    };
+    store
+        .commit(&identity(3), &lease, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store
+        .commit(&identity(3), &lease, Duration::from_secs(100))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(50)).await;
+    assert_eq!(handle(&store, 3, HOUR).await, Ok(Claim::Handled));
+    // Absurd durations neither panic nor expire at once.
+    store.extend(&identity(3), Duration::MAX).await.unwrap();
+    tokio::time::advance(Duration::from_secs(86_400)).await;
+    assert_eq!(handle(&store, 3, HOUR).await, Ok(Claim::Handled));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_claim_is_released_or_committed() {
+    let store = MemoryStore::default();
+    let Ok(Claim::Claimed(lease)) = store.claim(&identity(1), HOUR).await else {
+        panic!()
+    };
+    store.abandon(&identity(1), &lease, Abandoned::Unfinished);
+    let Ok(Claim::Claimed(lease)) = store.claim(&identity(1), HOUR).await else {
+        panic!("released")
+    };
+    store.abandon(&identity(1), &lease, Abandoned::Handled { keep: HOUR });
+    assert_eq!(store.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+}
+
+#[test]
+fn reasons_have_stable_kinds() {
+    for (reason, kind) in [
+        (StoreUnavailable::FULL, "full"),
+        (StoreUnavailable::UNEXPECTED_ANSWER, "unexpected_answer"),
+        (StoreUnavailable::RESTORING, "restoring"),
+        ("Redis timed out", "unavailable"),
+    ] {
+        assert_eq!(StoreUnavailable { reason }.kind(), kind);
+    }
+    assert_eq!(MemoryStore::DEFAULT_CAPACITY, 262_144);
+    assert_eq!(
+        MemoryStore::with_memory(1024 * BYTES_PER_ENTRY).capacity(),
+        1024
+    );
+    assert_eq!(MemoryStore::with_capacity(0).capacity(), 1);
+}
+
+#[cfg(all(feature = "mock", feature = "redis"))]
+mod on_redis {
+    use super::*;
+    use crate::mock::RedisServer;
+
+    fn store(redis: &RedisServer) -> RedisStore {
+        RedisStore::new(&redis.url()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_the_lease_holder_commits_or_releases() {
+        let redis = RedisServer::start().unwrap();
+        let (a, b) = (store(&redis), store(&redis));
+        let Ok(Claim::Claimed(stale)) = a.claim(&identity(1), Duration::from_millis(100)).await
+        else {
+            panic!("claimed")
+        };
+        assert_eq!(a.claim(&identity(1), HOUR).await, Ok(Claim::Busy));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Ok(Claim::Claimed(current)) = b.claim(&identity(1), HOUR).await else {
+            panic!("claimable once the 100 ms lease ran out")
+        };
+        // The stale holder neither commits nor releases the new claim.
+        a.commit(&identity(1), &stale, HOUR).await.unwrap();
+        assert_eq!(b.claim(&identity(1), HOUR).await, Ok(Claim::Busy));
+        a.release(&identity(1), &stale).await.unwrap();
+        assert_eq!(b.claim(&identity(1), HOUR).await, Ok(Claim::Busy));
+        b.commit(&identity(1), &current, HOUR).await.unwrap();
+        // Nor does a stale release undo a commit.
+        a.release(&identity(1), &stale).await.unwrap();
+        let fresh = store(&redis);
+        assert_eq!(fresh.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+        // An absurd keep is clamped to what Redis accepts, not refused.
+        let Ok(Claim::Claimed(lease)) = fresh.claim(&identity(2), HOUR).await else {
+            panic!()
+        };
+        fresh
+            .commit(&identity(2), &lease, Duration::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            store(&redis).claim(&identity(2), HOUR).await,
+            Ok(Claim::Handled)
+        );
+        fresh.extend(&identity(2), Duration::MAX).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn answers_outside_the_vocabulary_are_unavailable() {
+        let redis = RedisServer::start().unwrap();
+        let s = store(&redis);
+        let key = format!(
+            "{{{}}}:{}",
+            RedisStore::DEFAULT_PREFIX,
+            identity(1).to_hex()
+        );
+        redis.command(&format!("SET {key} something-else")).unwrap();
+        assert_eq!(
+            s.claim(&identity(1), HOUR).await,
+            Err(StoreUnavailable {
+                reason: StoreUnavailable::UNEXPECTED_ANSWER
+            })
+        );
+        let epoch = format!("{{{}}}:epoch", RedisStore::DEFAULT_PREFIX);
+        redis.command(&format!("SET {epoch} not-an-epoch")).unwrap();
+        assert_eq!(
+            s.claim(&identity(2), HOUR).await,
+            Err(StoreUnavailable {
+                reason: StoreUnavailable::UNEXPECTED_ANSWER
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn redis_restarted_empty_gets_every_replica_s_record_back() {
+        let mut redis = RedisServer::start().unwrap();
+        let replicas = [store(&redis), store(&redis), store(&redis)];
+        for (i, replica) in replicas.iter().enumerate() {
+            for n in 0..4 {
+                let n = (i * 4 + n) as u32;
+                assert!(matches!(
+                    handle(replica, n, HOUR).await,
+                    Ok(Claim::Claimed(_))
+                ));
+            }
+        }
+        // Let every heartbeat see this Redis's epoch.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        redis.stop();
+        redis.restart().unwrap();
+        // Right after the restart: never handled again (restoring, or a duplicate).
+        for n in 0..12 {
+            let other = &replicas[(n as usize / 4 + 1) % 3];
+            match other.claim(&identity(n), HOUR).await {
+                Ok(Claim::Handled) | Err(_) => {}
+                claim => panic!("event {n} right after the restart: {claim:?}"),
+            }
+        }
+        tokio::time::sleep(RedisStore::RESTORING_WINDOW + Duration::from_millis(500)).await;
+        for n in 0..12u32 {
+            // A replica that never handled it, and a new one.
+            let other = &replicas[(n as usize / 4 + 1) % 3];
+            assert_eq!(
+                other.claim(&identity(n), HOUR).await,
+                Ok(Claim::Handled),
+                "{n}"
+            );
+            assert_eq!(
+                store(&redis).claim(&identity(n), HOUR).await,
+                Ok(Claim::Handled),
+                "{n}"
+            );
+        }
+        // And new events are claimed as before.
+        assert!(matches!(
+            handle(&replicas[0], 99, HOUR).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_claim_answered_after_its_timeout_is_withdrawn() {
+        let redis = RedisServer::start().unwrap();
+        let impatient =
+            RedisStore::with_options(&redis.url(), None, Duration::from_millis(50)).unwrap();
+        // Warm the connection and the scripts.
+        handle(&impatient, 0, HOUR).await.unwrap();
+        // The server is busy for 400 ms: the claim's wait ends first, and
+        // the server runs the claim after that.
+        let port = redis.port();
+        let busy = std::thread::spawn(move || {
+            std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "DEBUG", "SLEEP", "0.4"])
+                .output()
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(impatient.claim(&identity(1), HOUR).await.is_err());
+        busy.join().unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(1_800)).await;
+        assert!(
+            matches!(
+                store(&redis).claim(&identity(1), HOUR).await,
+                Ok(Claim::Claimed(_))
+            ),
+            "the late claim was withdrawn, not held for the hour"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_claim_is_released_on_redis() {
+        let redis = RedisServer::start().unwrap();
+        let s = store(&redis);
+        let Ok(Claim::Claimed(lease)) = s.claim(&identity(1), HOUR).await else {
+            panic!()
+        };
+        s.abandon(&identity(1), &lease, Abandoned::Unfinished);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(matches!(
+            store(&redis).claim(&identity(1), HOUR).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+}
