@@ -5,11 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nexhealth_api::Client;
+use nexhealth_api::mock::Tethered;
 use nexhealth_api::operations::OperationId;
 
 /// The contract suite's folder.
@@ -44,9 +45,10 @@ fn prism_binary() -> &'static Result<PathBuf, String> {
     })
 }
 
-/// A running `prism mock`, stopped on drop; its log is kept for failures.
+/// A running `prism mock`, stopped on drop, and killed with this process
+/// however it ends ([`Tethered`]); its log is kept for failures.
 pub struct Prism {
-    child: Child,
+    _child: Tethered,
     /// The base URL.
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -61,7 +63,7 @@ impl Prism {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap();
-        let mut command = Command::new(binary);
+        let mut command = Tethered::command(binary);
         command
             .arg("mock")
             .arg(root().join("data").join("nexhealth-published-facts.json"))
@@ -69,16 +71,13 @@ impl Prism {
         if dynamic {
             command.arg("--dynamic");
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("prism starts");
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = Tethered::spawn(&mut command).expect("prism starts");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
+            Box::new(child.child().stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.child().stderr.take().unwrap()),
         ] {
             let log = Arc::clone(&log);
             let ready = ready_tx.clone();
@@ -92,8 +91,11 @@ impl Prism {
             });
         }
         let started = Instant::now();
+        // The readers' senders only: `recv_timeout` fails at once when both
+        // streams end (Prism exited).
+        drop(ready_tx);
         if ready_rx.recv_timeout(Duration::from_secs(90)).is_err() {
-            let _ = child.kill();
+            child.stop();
             panic!(
                 "Prism did not start within {:?}:\n{}",
                 started.elapsed(),
@@ -101,7 +103,7 @@ impl Prism {
             );
         }
         Self {
-            child,
+            _child: child,
             url: format!("http://127.0.0.1:{port}"),
             log,
         }
@@ -221,13 +223,6 @@ impl Prism {
             .retry(nexhealth_api::RetryPolicy::default().with_max_attempts(1))
             .build()
             .unwrap()
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

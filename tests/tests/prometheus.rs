@@ -4,19 +4,19 @@
 //! OpenTelemetry's Prometheus naming gives.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nexhealth_api::mock::StandIn;
+use nexhealth_api::mock::{StandIn, Tethered};
 use serde_json::Value;
 
-/// Kills the process when the test ends, however it ends.
-struct Killed(Child);
+/// Kills the process when the test ends, however it ends: on drop, and with
+/// the test binary even when that is killed ([`Tethered`]).
+struct Killed(Tethered);
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Killed {
+    fn spawn(command: &mut Command) -> Self {
+        Self(Tethered::spawn(command).unwrap())
     }
 }
 
@@ -39,7 +39,8 @@ fn prometheus(dir: &Path, target: u16, port: u16) -> Killed {
     )
     .unwrap();
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new("prometheus")
+    let mut command = Tethered::command("prometheus");
+    command
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
@@ -47,12 +48,8 @@ fn prometheus(dir: &Path, target: u16, port: u16) -> Killed {
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("prometheus could not start ({e}): apt-get install -y prometheus")
-        });
-    Killed(child)
+        .stderr(log);
+    Killed::spawn(&mut command)
 }
 
 /// One number from Prometheus's query API, when it has one.
@@ -79,29 +76,39 @@ async fn prometheus_scrapes_as_many_requests_as_the_stand_in_served() {
     let metrics_port = free_port();
     // A watch too long to tick again: after the directory and the baseline,
     // the example sends nothing more, so the count settles.
-    let _example = Killed(
-        Command::new(binary)
+    let _example = Killed::spawn(
+        Tethered::command(binary)
             .args(["--watch", "3600", "--seconds", "90"])
             .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
             .env("NEXHEALTH_API_KEY", "prometheus-test-key")
             .env("NEXHEALTH_BASE_URL", stand_in.base_url())
             .env_remove("REDIS_URL")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let dir = std::env::temp_dir().join(format!("nexhealth-prometheus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let prometheus_port = free_port();
-    let _prometheus = prometheus(&dir, metrics_port, prometheus_port);
+    let mut prometheus = prometheus(&dir, metrics_port, prometheus_port);
 
     let http = nexhealth_api::reqwest::Client::new();
     let started = Instant::now();
     let (mut scraped, mut served) = (None, 0);
     while started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(Some(status)) = prometheus.0.child().try_wait() {
+            let hint = if status.code() == Some(127) {
+                ": apt-get install -y prometheus"
+            } else {
+                ""
+            };
+            let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
+            panic!(
+                "prometheus exited ({status}){hint}; its log ends:\n{}",
+                &log[log.len().saturating_sub(2_000)..]
+            );
+        }
         served = stand_in.requests_served();
         scraped = query(
             &http,
@@ -164,16 +171,14 @@ fn free_pair() -> u16 {
 async fn each_fleet_replica_serves_its_own_metrics() {
     let binary = nexhealth_contract_tests::example_binary("fleet", &["redis"]);
     let port = free_pair();
-    let fleet = Killed(
-        Command::new(binary)
+    let fleet = Killed::spawn(
+        Tethered::command(binary)
             .args(["--replicas", "2", "--seconds", "6"])
             .args(["--metrics", &format!("127.0.0.1:{port}")])
             .env_remove("NEXHEALTH_BASE_URL")
             .env_remove("REDIS_URL")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let http = nexhealth_api::reqwest::Client::new();
     for replica in [port, port + 1] {

@@ -47,6 +47,91 @@ pub use simulator::{Attempt, DeliverySimulator, RETRY_SCHEDULE};
 pub use stand_in::{StandIn, location_phases};
 
 use httpmock::MockServer;
+use std::ffi::OsStr;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+
+/// The watchdog [`Tethered`] runs a program under, with `sh -c`: it starts
+/// the program (`"$@"`) with `/dev/null` as its stdin, and a watcher that
+/// reads its own stdin, a pipe whose write end only the Rust process holds.
+/// That read returns when the pipe closes: when [`Tethered`] is stopped or
+/// dropped, or when the Rust process dies, even of `SIGKILL`. The watcher then
+/// kills the program; the shell reaps it, stops the watcher and exits with the
+/// program's status (127: the program was not found).
+const WATCHDOG: &str = "exec 3<&0 </dev/null
+\"$@\" 3<&- &
+child=$!
+(read _ <&3; kill -9 $child 2>/dev/null) &
+watcher=$!
+exec 3<&-
+wait $child 2>/dev/null
+status=$?
+kill -9 $watcher 2>/dev/null
+exit $status";
+
+/// A child process that does not outlive this one, however this one ends: a
+/// test binary killed with `SIGKILL` runs no `Drop`, and a server it started
+/// would otherwise live on, its parent `init`. `PR_SET_PDEATHSIG` would not
+/// do (it follows the thread that spawned, and a test's thread ends while a
+/// shared server lives on), so the program runs under a small `sh` watchdog
+/// that kills it when a pipe only this process writes to closes.
+///
+/// Build the command with [`command`](Self::command), add arguments,
+/// directory, environment and stdout/stderr as usual (not stdin: the program's
+/// is `/dev/null`), and start it with [`spawn`](Self::spawn). Stopping or
+/// dropping it kills the program and waits for it, so its ports are free
+/// when that returns. Internal: for this crate's `RedisServer` and the
+/// repository's tests.
+#[doc(hidden)]
+pub struct Tethered {
+    child: Child,
+    /// The write end of the watchdog's pipe: never written to; closing it
+    /// (or this process's death) kills the program.
+    lifeline: Option<ChildStdin>,
+}
+
+impl Tethered {
+    /// `sh -c WATCHDOG sh program`: add `program`'s arguments to it.
+    pub fn command(program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(WATCHDOG).arg("sh").arg(program);
+        command
+    }
+
+    /// Starts a command made by [`command`](Self::command).
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        let mut args = command.get_args();
+        if command.get_program() != "sh"
+            || args.next() != Some(OsStr::new("-c"))
+            || args.next() != Some(OsStr::new(WATCHDOG))
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "Tethered::spawn takes a command made by Tethered::command",
+            ));
+        }
+        let mut child = command.stdin(Stdio::piped()).spawn()?;
+        let lifeline = child.stdin.take();
+        Ok(Self { child, lifeline })
+    }
+
+    /// The watchdog's process (the shell, not the program): for its
+    /// stdout and stderr, and `try_wait` (its status is the program's).
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Kills the program, if still running, and waits until it is gone.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        drop(self.lifeline.take());
+        self.child.wait().ok()
+    }
+}
+
+impl Drop for Tethered {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// Status the [`fallback`] mock answers with.
 ///

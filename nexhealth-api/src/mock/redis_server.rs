@@ -4,8 +4,10 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::Tethered;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -17,9 +19,11 @@ enum Mode {
 /// A `redis-server` process of its own: loopback only, no persistence, a
 /// temporary directory, stopped when dropped. It is Debian's `redis-server`
 /// package (`apt-get install -y redis-server`); without it, [`start`](Self::start)
-/// fails and says so.
+/// fails and says so. The server does not outlive this process, even one
+/// killed with `SIGKILL`: it runs under a watchdog that kills it when this
+/// process is gone.
 pub struct RedisServer {
-    child: Option<Child>,
+    child: Option<Tethered>,
     port: u16,
     dir: PathBuf,
     mode: Mode,
@@ -108,8 +112,8 @@ impl RedisServer {
     /// Stops the server (as a crash would: scripts and keys are gone).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            // Kills redis-server itself and waits for it: the port is free.
+            child.stop();
         }
     }
 
@@ -117,7 +121,7 @@ impl RedisServer {
     pub fn restart(&mut self) -> Result<(), String> {
         self.stop();
         let port = self.port.to_string();
-        let mut command = Command::new("redis-server");
+        let mut command = Tethered::command("redis-server");
         match self.mode {
             Mode::Tls => command
                 .args(["--port", "0", "--tls-port", &port])
@@ -140,7 +144,7 @@ impl RedisServer {
             // A node restarted empty forgets its cluster.
             let _ = std::fs::remove_file(self.dir.join("nodes.conf"));
         }
-        let child = command
+        command
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
@@ -151,17 +155,27 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start redis-server ({e}): install Debian's redis-server package \
-                     (apt-get install -y redis-server)"
-                )
-            })?;
+            .stderr(Stdio::null());
+        let not_installed = |e: &dyn std::fmt::Display| {
+            format!(
+                "cannot start redis-server ({e}): install Debian's redis-server package \
+                 (apt-get install -y redis-server)"
+            )
+        };
+        let child = Tethered::spawn(&mut command).map_err(|e| not_installed(&e))?;
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
+            let exited = self.child.as_mut().map(|c| c.child().try_wait());
+            if let Some(Ok(Some(status))) = exited {
+                // It did not start (its port taken, say) or is not installed.
+                self.child = None;
+                return Err(if status.code() == Some(127) {
+                    not_installed(&"not found")
+                } else {
+                    format!("redis-server on port {} exited: {status}", self.port)
+                });
+            }
             if self.ping() {
                 return Ok(());
             }
