@@ -206,7 +206,7 @@ fn flag(entry: &Entry, field: &str) -> Value {
     value.unwrap_or(Value::Null)
 }
 
-fn same_name(a: &Entry, b: &Entry) -> bool {
+pub(crate) fn same_name(a: &Entry, b: &Entry) -> bool {
     match (&a.location.name, &b.location.name) {
         (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
         _ => false,

@@ -7,7 +7,7 @@
 //! endpoint may spell differently (see [`crate::overview`]): to join with
 //! `/institutions`, use [`Snapshot::in_institution`], not the subdomain.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,13 @@ pub const DEFAULT_UNKNOWN_REFRESH: Duration = Duration::from_secs(30);
 ///
 /// Value: 15 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The most replacements (old location id → successor) a snapshot keeps,
+/// and the most a copy read from the fleet may carry: a larger stored map is
+/// garbage (see [`Snapshot::replacements`]).
+///
+/// Value: 10,000.
+pub const MAX_REPLACEMENTS: usize = 10_000;
 
 /// The two values a location-scoped call needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -79,8 +86,14 @@ pub struct Snapshot {
     by_id: HashMap<i32, usize>,
     subdomains: Vec<String>,
     fetched_at: Option<Instant>,
-    /// Old location id → the id that replaced it, over the directory's life.
-    replacements: std::collections::BTreeMap<i32, i32>,
+    /// Old location id → the id that replaced it, over the directory's life:
+    /// those this replica can justify, and those read from the fleet that
+    /// hold in this copy.
+    replacements: BTreeMap<i32, i32>,
+    /// The replacements this replica can justify: those its own change
+    /// detection saw happen, and those the data of a copy it held showed
+    /// the evidence for. Only these outlive the next copy without evidence.
+    justified: BTreeMap<i32, i32>,
     /// The fleet's generation of this copy (when its fetch began, on Redis's
     /// clock, in ms), when it came through a [`fleet`](crate::fleet) share.
     shared_at: Option<i64>,
@@ -111,6 +124,10 @@ impl Snapshot {
     /// …). `None` when `old_id` is gone with no successor singled out: the
     /// directory does not guess.
     pub fn successor(&self, old_id: i32) -> Option<i32> {
+        if self.is_active(old_id) {
+            // Current (never replaced, or reactivated since): itself.
+            return Some(old_id);
+        }
         let mut id = old_id;
         // Bounded: a chain can be no longer than the replacements known.
         for _ in 0..=self.replacements.len() {
@@ -125,15 +142,154 @@ impl Snapshot {
         }
     }
 
-    /// Records that `new` replaced `old` (the directory does, on each
-    /// refresh that finds a [`Change::Replaced`]).
+    /// Records that `new` replaced `old`, as if this replica had detected it
+    /// (tests; a refresh settles its replacements with
+    /// [`settle_replacements`](Self::settle_replacements)).
+    #[cfg(test)]
     pub(crate) fn record_replacement(&mut self, old: i32, new: i32) {
         self.replacements.insert(old, new);
+        self.justified.insert(old, new);
     }
 
     /// The replacements seen so far: old id → new id.
-    pub fn replacements(&self) -> &std::collections::BTreeMap<i32, i32> {
+    ///
+    /// Each holds in this snapshot: its old location is not an active one
+    /// (an entry is dropped when its location comes back), and its successor,
+    /// the end of its chain, is. They are at most one per location listed,
+    /// and at most [`MAX_REPLACEMENTS`]. Those read from the fleet are checked
+    /// against the copy they came with (a stored map larger than that is
+    /// ignored), and when the copy still lists the old location, it must be
+    /// inactive in the successor's institution under the successor's name,
+    /// the evidence a [`Change::Replaced`] is detected on. A replica's own
+    /// fetch keeps only the replacements it can justify: those it detected,
+    /// and those the fetched data shows that evidence for; so a false map
+    /// stored in the fleet's Redis is gone from the fleet at the next fetch.
+    pub fn replacements(&self) -> &BTreeMap<i32, i32> {
         &self.replacements
+    }
+
+    /// Whether `location_id` is listed and not flagged inactive.
+    fn is_active(&self, location_id: i32) -> bool {
+        self.location(location_id).is_some_and(|e| !e.is_inactive())
+    }
+
+    /// The most replacements this snapshot holds: one per location listed,
+    /// at most [`MAX_REPLACEMENTS`].
+    fn replacement_cap(&self) -> usize {
+        self.entries.len().min(MAX_REPLACEMENTS)
+    }
+
+    /// Whether this snapshot shows the evidence for `old` → `new` that change
+    /// detection requires: `old` listed inactive in the institution of `new`,
+    /// active, under the same name.
+    fn corroborates(&self, old: i32, new: i32) -> bool {
+        match (self.location(old), self.location(new)) {
+            (Some(o), Some(n)) => {
+                o.is_inactive()
+                    && !n.is_inactive()
+                    && o.institution_id == n.institution_id
+                    && crate::domain::changes::same_name(o, n)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether an entry read from the fleet holds here: `old` is not an
+    /// active location and `new` is; where `old` is still listed, with the
+    /// evidence ([`corroborates`](Self::corroborates)).
+    fn holds(&self, old: i32, new: i32) -> bool {
+        if self.location(old).is_some() {
+            self.corroborates(old, new)
+        } else {
+            self.is_active(new)
+        }
+    }
+
+    /// `map` as it holds in this snapshot: entries whose old location is
+    /// active here dropped (it came back), chains collapsed to their end
+    /// (a loop has none), entries whose end is not an active location here
+    /// dropped, and at most [`replacement_cap`](Self::replacement_cap) kept
+    /// (those whose old location is listed first, then the newest ids).
+    fn admit(&self, map: &BTreeMap<i32, i32>) -> BTreeMap<i32, i32> {
+        let live: HashMap<i32, i32> = map
+            .iter()
+            .filter(|&(&old, _)| !self.is_active(old))
+            .map(|(&old, &new)| (old, new))
+            .collect();
+        // The end of each chain, memoized: linear in the map's size.
+        let mut ends: HashMap<i32, Option<i32>> = HashMap::with_capacity(live.len());
+        for &start in live.keys() {
+            let (mut id, mut path) = (start, Vec::new());
+            let end = loop {
+                if let Some(&end) = ends.get(&id) {
+                    break end;
+                }
+                match live.get(&id) {
+                    None => break Some(id),
+                    Some(_) if path.contains(&id) => break None,
+                    Some(&next) => {
+                        path.push(id);
+                        id = next;
+                    }
+                }
+            };
+            for id in path {
+                ends.insert(id, end);
+            }
+        }
+        let mut kept: Vec<(i32, i32)> = ends
+            .into_iter()
+            .filter_map(|(old, end)| end.filter(|&end| self.is_active(end)).map(|end| (old, end)))
+            .collect();
+        let cap = self.replacement_cap();
+        if kept.len() > cap {
+            kept.sort_by_key(|&(old, _)| (self.location(old).is_none(), std::cmp::Reverse(old)));
+            kept.truncate(cap);
+        }
+        kept.into_iter().collect()
+    }
+
+    /// Sets the replacements of this snapshot, the copy that follows
+    /// `previous` with `changes`: what this replica can justify (the
+    /// replacements it justified before and those it detected now, and any
+    /// other `previous` or `shared` one that this copy corroborates), and,
+    /// for a copy read from the fleet, the `shared` ones that hold in it. A
+    /// `shared` map larger than the snapshot's cap is garbage and ignored.
+    pub(crate) fn settle_replacements(
+        &mut self,
+        previous: &Snapshot,
+        changes: &[Change],
+        shared: Option<&BTreeMap<i32, i32>>,
+    ) {
+        let shared = shared.filter(|map| map.len() <= self.replacement_cap());
+        let mut justified = previous.justified.clone();
+        for change in changes {
+            if let Change::Replaced { old, new, .. } = change {
+                justified.insert(*old, *new);
+            }
+        }
+        let others = previous
+            .replacements
+            .iter()
+            .chain(shared.into_iter().flatten());
+        for (&old, &new) in others {
+            if !justified.contains_key(&old) && self.corroborates(old, new) {
+                justified.insert(old, new);
+            }
+        }
+        self.justified = self.admit(&justified);
+        let mut all = self.justified.clone();
+        if let Some(shared) = shared {
+            let held: BTreeMap<i32, i32> = shared
+                .iter()
+                .filter(|&(&old, &new)| self.holds(old, new))
+                .map(|(&old, &new)| (old, new))
+                .collect();
+            for (old, new) in self.admit(&held) {
+                all.entry(old).or_insert(new);
+            }
+        }
+        self.replacements = self.admit(&all);
     }
 
     /// Every location, inactive ones included.
@@ -240,10 +396,12 @@ struct Obtained {
     /// How long ago its fetch began.
     age: Duration,
     shared_at: Option<i64>,
-    replacements: std::collections::BTreeMap<i32, i32>,
+    /// The replacements stored with a copy read from the fleet (`None`:
+    /// fetched here).
+    replacements: Option<BTreeMap<i32, i32>>,
     /// This replica fetched it for the fleet, under this lease.
     #[cfg(feature = "redis")]
-    lease: Option<crate::domain::fleet::Lease>,
+    lease: Option<HeldLease>,
 }
 
 impl Obtained {
@@ -252,9 +410,77 @@ impl Obtained {
             institutions,
             age: started.elapsed(),
             shared_at: None,
-            replacements: Default::default(),
+            replacements: None,
             #[cfg(feature = "redis")]
             lease: None,
+        }
+    }
+}
+
+/// The fleet's lease, held while this replica fetches and publishes for the
+/// fleet. Dropped before it was given back (the refresh cancelled by its
+/// caller, its future dropped; or publishing failed), it is given back on the
+/// current tokio runtime, so the other replicas do not wait out the lease.
+#[cfg(feature = "redis")]
+struct HeldLease {
+    share: Arc<crate::domain::fleet::DirectoryShare>,
+    lease: Option<crate::domain::fleet::Lease>,
+}
+
+#[cfg(feature = "redis")]
+impl HeldLease {
+    fn new(
+        share: &Arc<crate::domain::fleet::DirectoryShare>,
+        lease: crate::domain::fleet::Lease,
+    ) -> Self {
+        Self {
+            share: share.clone(),
+            lease: Some(lease),
+        }
+    }
+
+    /// The generation fetched under it.
+    fn at_ms(&self) -> Option<i64> {
+        self.lease.as_ref().map(|lease| lease.at_ms)
+    }
+
+    /// Stores the copy, which gives the lease back; a failure is Redis
+    /// trouble, and the lease is then given back in the background.
+    async fn publish(
+        mut self,
+        institutions: &[InstitutionLocations],
+        replacements: &BTreeMap<i32, i32>,
+    ) {
+        let Some(lease) = &self.lease else { return };
+        // Cancelled while it waits: still held, so given back on drop.
+        match self.share.publish(lease, institutions, replacements).await {
+            Ok(()) => self.lease = None,
+            Err(reason) => self.share.trouble(reason),
+        }
+    }
+
+    /// Gives the lease back now (after a failed fetch).
+    async fn release(mut self) {
+        if let Some(lease) = &self.lease {
+            self.share.release(lease).await;
+        }
+        self.lease = None;
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let share = self.share.clone();
+                runtime.spawn(async move { share.release(&lease).await });
+            }
+            // No runtime to run it on: the lease expires.
+            Err(_) => tracing::debug!("the directory's lease could not be given back: it expires"),
         }
     }
 }
@@ -464,7 +690,7 @@ impl LocationDirectory {
     #[cfg(feature = "redis")]
     async fn obtain_shared(
         &self,
-        share: &crate::domain::fleet::DirectoryShare,
+        share: &Arc<crate::domain::fleet::DirectoryShare>,
         accept: Accept,
         previous: &Snapshot,
     ) -> Result<Obtained, Error> {
@@ -495,19 +721,21 @@ impl LocationDirectory {
                         institutions: copy.institutions,
                         age: copy.age,
                         shared_at: Some(copy.at_ms),
-                        replacements: copy.replacements,
+                        replacements: Some(copy.replacements),
                         lease: None,
                     });
                 }
                 Read::Lease(lease) => {
+                    // Given back however this ends, a cancelled refresh included.
+                    let lease = HeldLease::new(share, lease);
                     return match self.get_locations().await {
                         Ok(institutions) => Ok(Obtained {
-                            shared_at: Some(lease.at_ms),
+                            shared_at: lease.at_ms(),
                             lease: Some(lease),
                             ..Obtained::fetched(institutions, started)
                         }),
                         Err(e) => {
-                            share.release(&lease).await;
+                            lease.release().await;
                             Err(e)
                         }
                     };
@@ -547,21 +775,11 @@ impl LocationDirectory {
         } else {
             Vec::new()
         };
-        snapshot.replacements = previous.replacements.clone();
-        snapshot.replacements.extend(obtained.replacements);
-        for change in &changes {
-            if let Change::Replaced { old, new, .. } = change {
-                snapshot.record_replacement(*old, *new);
-            }
-        }
+        snapshot.settle_replacements(&previous, &changes, obtained.replacements.as_ref());
         #[cfg(feature = "redis")]
-        if let (Some(share), Some(lease), Some(institutions)) =
-            (&self.0.settings.share, &obtained.lease, &for_fleet)
-            && let Err(reason) = share
-                .publish(lease, institutions, &snapshot.replacements)
-                .await
-        {
-            share.trouble(reason);
+        if let (Some(lease), Some(institutions)) = (obtained.lease, &for_fleet) {
+            // Fetched here: only the replacements this replica justifies.
+            lease.publish(institutions, &snapshot.replacements).await;
         }
         let snapshot = Arc::new(snapshot);
         if let Ok(mut current) = self.0.current.write() {

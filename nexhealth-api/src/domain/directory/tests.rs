@@ -325,3 +325,188 @@ async fn a_watch_yields_each_change_and_goes_on_after_a_failed_refresh() {
         "ticks apart"
     );
 }
+
+/// Serves the `/locations` answers `phases` in order, the last one again
+/// after that.
+pub(super) async fn serving_in_order(
+    server: &crate::mock::httpmock::MockServer,
+    phases: Vec<crate::generated::types::LocationListResponse>,
+) {
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bodies: Vec<String> = phases
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    server
+        .mock_async(move |when, then| {
+            when.path("/locations");
+            then.respond_with(move |_: &crate::mock::httpmock::HttpMockRequest| {
+                let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                crate::mock::httpmock::HttpMockResponse::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(bodies[n.min(bodies.len() - 1)].clone())
+                    .build()
+            });
+        })
+        .await;
+    server.post_authenticates(|_, then| {
+        then.created(&payloads::authenticate());
+    });
+}
+
+/// Phase 2 of [`crate::mock::location_phases`] (7 replaced by 70), then 7
+/// active again.
+pub(super) fn migrated_then_reactivated() -> Vec<crate::generated::types::LocationListResponse> {
+    let mut phases = crate::mock::location_phases();
+    phases.truncate(3);
+    let mut back = phases[2].clone();
+    for location in &mut back.data[0].locations {
+        if location.id == 7 {
+            location.inactive = Some(false);
+        }
+    }
+    phases.push(back);
+    phases.remove(0);
+    phases
+}
+
+/// The snapshot of `answer` that follows `previous`, settled as a refresh
+/// settles it (`shared`: the map read with it from the fleet).
+fn following(
+    previous: &Snapshot,
+    answer: &crate::generated::types::LocationListResponse,
+    shared: Option<&std::collections::BTreeMap<i32, i32>>,
+) -> Snapshot {
+    let mut next = Snapshot::from_institutions(answer.data.clone());
+    next.fetched_at = Some(Instant::now());
+    let changes = if previous.fetched_at.is_some() {
+        crate::domain::changes::changes(previous, &next)
+    } else {
+        Vec::new()
+    };
+    next.settle_replacements(previous, &changes, shared);
+    next
+}
+
+#[test]
+fn a_reactivated_location_has_no_successor_and_its_replacement_is_pruned() {
+    let phases = migrated_then_reactivated();
+    let before = following(&Snapshot::default(), &phases[0], None);
+    let migrated = following(&before, &phases[1], None);
+    assert_eq!(migrated.successor(7), Some(70));
+    assert_eq!(migrated.replacements().get(&7), Some(&70));
+    // 7 is active again: itself, and the entry is gone.
+    let back = following(&migrated, &phases[2], None);
+    assert_eq!(back.successor(7), Some(7));
+    assert!(back.replacements().is_empty(), "{:?}", back.replacements());
+    // Even a snapshot that still carries the entry answers 7 for 7.
+    let mut stale = Snapshot::from_institutions(phases[2].data.clone());
+    stale.record_replacement(7, 70);
+    assert_eq!(stale.successor(7), Some(7));
+    // A copy read from the fleet that says 7 → 70 does not bring it back.
+    let shared = std::collections::BTreeMap::from([(7, 70)]);
+    let read = following(&migrated, &phases[2], Some(&shared));
+    assert_eq!(read.successor(7), Some(7));
+    assert!(read.replacements().is_empty(), "{:?}", read.replacements());
+}
+
+#[tokio::test]
+async fn a_directory_answers_a_reactivated_location_for_itself() {
+    let server = crate::mock::httpmock::MockServer::start_async().await;
+    serving_in_order(&server, migrated_then_reactivated()).await;
+    let directory = LocationDirectory::new(client(&server.base_url()));
+    directory.refresh().await.unwrap();
+    let (_, migrated) = directory.refresh_changes().await.unwrap();
+    assert!(
+        migrated.iter().any(|c| matches!(
+            c,
+            Change::Replaced {
+                old: 7,
+                new: 70,
+                ..
+            }
+        )),
+        "{migrated:?}"
+    );
+    assert_eq!(directory.successor(7).await.unwrap(), Some(70));
+    let (snapshot, back) = directory.refresh_changes().await.unwrap();
+    assert!(
+        back.contains(&Change::Reactivated { location_id: 7 }),
+        "{back:?}"
+    );
+    assert_eq!(directory.successor(7).await.unwrap(), Some(7));
+    assert_eq!(snapshot.replacements().get(&7), None);
+    // And it stays so at later refreshes.
+    let (later, _) = directory.refresh_changes().await.unwrap();
+    assert_eq!(later.successor(7), Some(7));
+    assert!(
+        later.replacements().is_empty(),
+        "{:?}",
+        later.replacements()
+    );
+}
+
+#[test]
+fn replacements_read_from_the_fleet_hold_in_their_copy_or_are_dropped() {
+    use std::collections::BTreeMap;
+    // The spec's example: 7 "Default" active, 8 "Uptown" inactive.
+    let answer = payloads::locations();
+    let read = |shared: BTreeMap<i32, i32>| {
+        let copy = following(&Snapshot::default(), &answer, Some(&shared));
+        copy.replacements().clone()
+    };
+    // Ids from the payloads that are no successor: 1 is an institution, 2 nothing.
+    assert!(read(BTreeMap::from([(1, 2)])).is_empty());
+    // 8 is listed and inactive, but not under 7's name: no evidence.
+    assert!(read(BTreeMap::from([(8, 7)])).is_empty());
+    // An active location has no successor; an inactive one is none.
+    assert!(read(BTreeMap::from([(7, 8)])).is_empty());
+    assert!(read(BTreeMap::from([(5, 8)])).is_empty());
+    // A location the copy does not list, to an active one: kept.
+    assert_eq!(read(BTreeMap::from([(5, 7)])), BTreeMap::from([(5, 7)]));
+    // Chains end at their end; a loop has none.
+    let mut chain = Snapshot::from_institutions(answer.data.clone());
+    chain.record_replacement(5, 6);
+    chain.record_replacement(6, 7);
+    chain.record_replacement(1, 2);
+    chain.record_replacement(2, 1);
+    assert_eq!(
+        chain.admit(chain.replacements()),
+        BTreeMap::from([(5, 7), (6, 7)])
+    );
+    // More entries than the copy has locations (2): garbage, all ignored.
+    assert!(read(BTreeMap::from([(3, 7), (4, 7), (5, 7)])).is_empty());
+    let flood: BTreeMap<i32, i32> = (100_000..1_100_000).map(|id| (id, 7)).collect();
+    assert!(read(flood).is_empty());
+}
+
+#[test]
+fn a_fetch_keeps_only_the_replacements_this_replica_can_justify() {
+    use std::collections::BTreeMap;
+    let phases = crate::mock::location_phases();
+    // Read from the fleet with the migrated copy: 7 → 70 (with its
+    // evidence: 7 listed inactive under 70's name) and 5 → 9 (not listed:
+    // nothing to check it with).
+    let shared = BTreeMap::from([(7, 70), (5, 9)]);
+    let read = following(&Snapshot::default(), &phases[2], Some(&shared));
+    assert_eq!(read.replacements(), &shared);
+    // This replica's own fetch: 7 → 70 is still shown, 5 → 9 cannot be
+    // justified and is not carried over.
+    let fetched = following(&read, &phases[2], None);
+    assert_eq!(fetched.replacements(), &BTreeMap::from([(7, 70)]));
+    // What it detected itself outlives its evidence: 7 no longer listed.
+    let mut gone = phases[2].clone();
+    gone.data[0].locations.retain(|l| l.id != 7);
+    let detected = following(
+        &following(&Snapshot::default(), &phases[1], None),
+        &phases[2],
+        None,
+    );
+    let later = following(&detected, &gone, None);
+    assert_eq!(later.successor(7), Some(70));
+    // So does one whose evidence it saw in a copy it read; the unlisted
+    // one it only read does not.
+    let later = following(&read, &gone, None);
+    assert_eq!(later.replacements(), &BTreeMap::from([(7, 70)]));
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{FleetShare, Trouble, digest, millis};
+use crate::domain::directory::MAX_REPLACEMENTS;
 use crate::error::Error;
 use crate::generated::Client;
 use crate::generated::types::InstitutionLocations;
@@ -14,14 +15,20 @@ use crate::transport::redis_link::RedisLink;
 /// 10,000-location `/locations` is about 7 MiB.
 pub(super) const MAX_SNAPSHOT_BYTES: usize = 32 * 1024 * 1024;
 
+/// The largest stored replacements map read back (bigger counts as no copy):
+/// room for [`MAX_REPLACEMENTS`] entries of the widest ids
+/// (`"-2147483648":-2147483648,` is 26 bytes).
+pub(super) const MAX_REPLACEMENTS_BYTES: usize = MAX_REPLACEMENTS * 32;
+
 /// Reads the stored directory when it is fresh enough, else takes the lease,
 /// else answers that another replica holds it. A copy whose generation is
 /// not a time (not a number, infinite, negative, or more than a second
 /// ahead of Redis's clock: garbage, or a clock that went back) or whose body
-/// is larger than the most read back counts as no copy. A lease without
-/// expiry, or longer than this replica's, is cut to this replica's. KEYS:
-/// snapshot, lease. ARGV: max age (ms), only newer than (ms, -1 for any),
-/// lease (ms), token, largest body (bytes).
+/// or replacements are larger than the most read back counts as no copy. A
+/// lease without expiry, or longer than this replica's, is cut to this
+/// replica's. KEYS: snapshot, lease. ARGV: max age (ms), only newer than (ms,
+/// -1 for any), lease (ms), token, largest body (bytes), largest
+/// replacements (bytes).
 pub(super) const READ: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,6 +37,7 @@ if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
   if at and (at ~= at or at < 0 or at > now + 1000) then at = nil end
   if at and redis.call('HSTRLEN', KEYS[1], 'body') > tonumber(ARGV[5]) then at = nil end
+  if at and redis.call('HSTRLEN', KEYS[1], 'replacements') > tonumber(ARGV[6]) then at = nil end
 end
 if at then
   local age = math.max(0, now - at)
@@ -165,8 +173,10 @@ impl DirectoryShare {
 
     /// Asks for a copy younger than `max_age` and, when `newer_than` is
     /// given, of a later generation than it. A stored copy that does not
-    /// decode is dropped and asked for again: this replica then takes the
-    /// lease, and its fetch replaces the garbage for the whole fleet.
+    /// decode, or whose replacements are more than [`MAX_REPLACEMENTS`], is
+    /// dropped and asked for again: this replica then takes the lease, and
+    /// its fetch replaces the garbage for the whole fleet. The replacements
+    /// are not checked here: the directory checks them against the copy.
     pub(crate) async fn read(
         &self,
         max_age: Duration,
@@ -200,7 +210,8 @@ impl DirectoryShare {
             .arg(newer_than.unwrap_or(-1))
             .arg(millis(self.lease))
             .arg(&token)
-            .arg(MAX_SNAPSHOT_BYTES);
+            .arg(MAX_SNAPSHOT_BYTES)
+            .arg(MAX_REPLACEMENTS_BYTES);
         let answer: Result<ReadAnswer, _> = self.link.run(&invocation).await;
         let (kind, at, age, body, replacements) = match answer {
             Ok(answer) => answer,
@@ -209,8 +220,12 @@ impl DirectoryShare {
         Ok(match kind.as_str() {
             "fresh" => {
                 let institutions = serde_json::from_slice(&body).map_err(|_| Garbage(at))?;
-                let replacements =
+                let replacements: BTreeMap<i32, i32> =
                     serde_json::from_slice(&replacements).map_err(|_| Garbage(at))?;
+                // More than a directory keeps: garbage, whatever it says.
+                if replacements.len() > MAX_REPLACEMENTS {
+                    return Err(Garbage(at));
+                }
                 Ok(Read::Fresh(SharedCopy {
                     at_ms: at,
                     age: Duration::from_millis(age.clamp(0, i64::MAX) as u64),
