@@ -541,9 +541,9 @@ async fn a_full_memory_store_loses_nothing() {
         }
     };
     let mut handled = vec![false; 5_000];
-    for n in 0..5_000 {
+    for (n, handled) in handled.iter_mut().enumerate() {
         match run(n, 0).await {
-            "handled" => handled[n] = true,
+            "handled" => *handled = true,
             "store_unavailable" => {}
             other => panic!("event {n}: {other}"),
         }

@@ -60,7 +60,7 @@ impl MemoryStore {
     /// Default bound on the identities alive at once:
     /// [`DEFAULT_MEMORY`](Self::DEFAULT_MEMORY) / [`BYTES_PER_ENTRY`].
     ///
-    /// Value: 262,144.
+    /// Value: 209,715.
     pub const DEFAULT_CAPACITY: u64 = (Self::DEFAULT_MEMORY / BYTES_PER_ENTRY) as u64;
 
     /// A store of at most `capacity` live identities (at least 1).

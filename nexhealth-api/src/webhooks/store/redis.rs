@@ -193,8 +193,8 @@ impl RedisStore {
     /// entries that run out soonest are dropped from the record (Redis
     /// still holds them).
     ///
-    /// Value: 262,144.
-    pub const DEFAULT_RECORD: usize = 262_144;
+    /// Value: 209,715 (as [`MemoryStore::DEFAULT_CAPACITY`](super::MemoryStore::DEFAULT_CAPACITY)).
+    pub const DEFAULT_RECORD: usize = super::MemoryStore::DEFAULT_CAPACITY as usize;
 
     /// A store in the Redis at `url` (`redis://` or `rediss://`).
     pub fn new(url: &str) -> Result<Self, crate::error::Error> {

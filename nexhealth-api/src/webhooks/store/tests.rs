@@ -192,7 +192,7 @@ fn reasons_have_stable_kinds() {
     ] {
         assert_eq!(StoreUnavailable { reason }.kind(), kind);
     }
-    assert_eq!(MemoryStore::DEFAULT_CAPACITY, 262_144);
+    assert_eq!(MemoryStore::DEFAULT_CAPACITY, 209_715);
     assert_eq!(
         MemoryStore::with_memory(1024 * BYTES_PER_ENTRY).capacity(),
         1024
