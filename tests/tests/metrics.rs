@@ -14,6 +14,7 @@ use nexhealth_api::mock::httpmock::{HttpMockRequest, HttpMockResponse, MockServe
 use nexhealth_api::mock::{RedisServer, payloads};
 use nexhealth_api::opentelemetry::KeyValue;
 use nexhealth_api::opentelemetry::metrics::MeterProvider;
+use nexhealth_api::webhooks::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use nexhealth_api::webhooks::{MemoryStore, Receiver};
 use nexhealth_api::{Client, LocationDirectory, RedisRateLimit, RetryPolicy};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -251,12 +252,43 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
         )
         .await;
     assert!(!outcome.verified());
+    // A store full of live identities: the second event is answered 503,
+    // counted with the store's trouble.
+    let full = MemoryStore::with_capacity(1);
+    for n in 0..2 {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event_name": "sync_status_read_change", "event_time": "2026-08-14T10:00:00Z", "data": {"n": n}
+        }))
+        .unwrap();
+        let timestamp = chrono::Utc::now().to_rfc3339();
+        let mut headers = nexhealth_api::reqwest::header::HeaderMap::new();
+        headers.insert(TIMESTAMP_HEADER, timestamp.parse().unwrap());
+        headers.insert(
+            SIGNATURE_HEADER,
+            sign("whsec-test", &timestamp, &body).parse().unwrap(),
+        );
+        let outcome = receiver
+            .handle(&full, &headers, &body, |_| async { Ok::<(), ()>(()) })
+            .await;
+        assert_eq!(outcome.kind(), ["handled", "store_unavailable"][n]);
+    }
 
     let points = read(&provider, &exporter);
     let names: BTreeSet<&str> = points.iter().map(|(n, _)| n.as_str()).collect();
     for name in metrics::ALL {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
+    assert_eq!(
+        total(
+            &points,
+            metrics::WEBHOOK_DELIVERIES,
+            &[
+                ("nexhealth.outcome", "store_unavailable"),
+                ("nexhealth.store.trouble", "full")
+            ]
+        ),
+        1.0
+    );
     let requests = served.load(Ordering::SeqCst) as f64;
     assert_eq!(
         total(&points, metrics::HTTP_CLIENT_REQUEST_DURATION, &[]),
@@ -371,6 +403,7 @@ async fn each_instrument_reads_back_what_a_scripted_run_did() {
         "nexhealth.outcome",
         "nexhealth.retry",
         "nexhealth.limiter",
+        "nexhealth.store.trouble",
     ];
     for (name, point) in &points {
         for (key, value) in &point.attributes {

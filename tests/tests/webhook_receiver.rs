@@ -300,3 +300,49 @@ async fn the_receiver_counts_its_deliveries_by_outcome_for_prometheus() {
     assert_eq!(value("handled"), 1.0);
     assert_eq!(value("bad_signature"), forged.len() as f64);
 }
+
+/// Three example receivers on one Redis handle 12 events; Redis is killed and
+/// restarted empty; NexHealth's retries of all 12, signed anew and sent to
+/// other replicas, are 12 duplicates a few seconds after the restart and
+/// again later: each replica handed back what it handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restarted_empty_loses_no_handled_event() {
+    let mut redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let binary = example();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&binary, &["--redis", &redis.url()]))
+        .collect();
+    let simulator = DeliverySimulator::new(SECRET);
+    for n in 0..12 {
+        let replica = &mut replicas[n % 3];
+        assert_eq!(
+            simulator
+                .send_once(&replica.url, &sync_event(200 + n))
+                .await,
+            Some(200)
+        );
+        assert_eq!(replica.line()["handled"], true, "event {n}");
+    }
+    // Every replica has looked at Redis's epoch (each looks every 500 ms).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    redis.stop();
+    redis.restart().unwrap();
+    for round in 1..=2 {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let mut outcomes = Vec::new();
+        for n in 0..12 {
+            let replica = &mut replicas[(n + round) % 3];
+            let status = simulator
+                .send_once(&replica.url, &sync_event(200 + n))
+                .await;
+            let line = replica.line();
+            outcomes.push((status, line["outcome"].clone(), line["handled"].clone()));
+        }
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| *o == (Some(200), json!("duplicate"), json!(false))),
+            "round {round}: {outcomes:?}"
+        );
+    }
+}

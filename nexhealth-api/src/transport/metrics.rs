@@ -54,7 +54,10 @@ pub const AUTH_EXCHANGES: &str = "nexhealth.auth.exchanges";
 /// `nexhealth.webhook.deliveries`: deliveries given to
 /// [`Receiver::handle`](crate::webhooks::Receiver::handle), by outcome
 /// (`handled`, `duplicate`, `in_progress`, `handler_failed`,
-/// `store_unavailable`, or the rejection's kind).
+/// `store_unavailable`, or the rejection's kind); a `store_unavailable`
+/// also carries `nexhealth.store.trouble` (`full`, `unexpected_answer`,
+/// `restoring` or `unavailable`, see
+/// [`StoreUnavailable::kind`](crate::webhooks::StoreUnavailable::kind)).
 pub const WEBHOOK_DELIVERIES: &str = "nexhealth.webhook.deliveries";
 /// `nexhealth.directory.fetches`: `GET /locations` made by a
 /// [`LocationDirectory`](crate::LocationDirectory).
