@@ -363,3 +363,66 @@ mod on_redis {
         ));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_never_shortens_a_handled_identity_s_keep() {
+    let store = MemoryStore::default();
+    assert!(store.is_empty());
+    let Ok(Claim::Claimed(lease)) = store.claim(&identity(1), HOUR).await else {
+        panic!()
+    };
+    assert!(!store.is_empty());
+    store
+        .commit(&identity(1), &lease, Duration::from_secs(100))
+        .await
+        .unwrap();
+    store
+        .commit(&identity(1), &lease, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(50)).await;
+    assert_eq!(store.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_store_warns_once_per_full_spell() {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let warnings = || {
+        String::from_utf8(captured.0.lock().unwrap().clone())
+            .unwrap()
+            .matches("WARN")
+            .count()
+    };
+    let store = MemoryStore::with_capacity(1);
+    handle(&store, 1, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(warnings(), 0, "not full until a claim finds no room");
+    for n in 2..5 {
+        assert!(handle(&store, n, HOUR).await.is_err());
+    }
+    assert_eq!(warnings(), 1, "one warning for the spell");
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert!(matches!(
+        handle(&store, 5, Duration::from_secs(10)).await,
+        Ok(Claim::Claimed(_))
+    ));
+    assert!(handle(&store, 6, HOUR).await.is_err());
+    assert_eq!(warnings(), 2, "a new spell warns again");
+}
