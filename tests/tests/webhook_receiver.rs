@@ -31,6 +31,10 @@ impl Replica {
             .unwrap()
             .port();
         let mut child = Command::new(binary)
+            // Never a real account from the environment: the example checks
+            // (and re-enables) the key's webhook endpoints when it has one.
+            .env_remove("NEXHEALTH_API_KEY")
+            .env_remove("NEXHEALTH_BASE_URL")
             .args(["--port", &port.to_string(), "--secret", SECRET])
             .args(extra)
             .stdout(Stdio::piped())

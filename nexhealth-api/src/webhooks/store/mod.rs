@@ -53,12 +53,18 @@ pub struct StoreUnavailable {
 
 impl StoreUnavailable {
     /// The reason when a [`MemoryStore`] is full of live identities.
+    ///
+    /// Value: "the store is full of identities it must still remember".
     pub const FULL: &'static str = "the store is full of identities it must still remember";
     /// The reason when the store answered something outside its vocabulary
     /// (a tampered or foreign key, an unexpected reply).
+    ///
+    /// Value: "the store answered outside its vocabulary".
     pub const UNEXPECTED_ANSWER: &'static str = "the store answered outside its vocabulary";
     /// The reason while a Redis that came back empty is being refilled from
     /// the replicas' records.
+    ///
+    /// Value: "the store came back empty and the replicas are handing back what they handled".
     pub const RESTORING: &'static str =
         "the store came back empty and the replicas are handing back what they handled";
 

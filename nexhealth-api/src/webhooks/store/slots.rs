@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use super::Lease;
 use crate::webhooks::identity::EventIdentity;
 
-/// An upper bound on the memory one identity takes in a [`Slots`] table,
-/// index included (measured: see the module's docs).
+/// An upper bound on the memory one identity takes in a
+/// [`MemoryStore`](super::MemoryStore), its index included (measured by
+/// `tests/tests/store_memory.rs` and the `store_memory` benchmark).
 ///
 /// Value: 320 bytes (measured 214 to 270: the hash map doubles its table as
 /// it grows; `cargo bench -p nexhealth-api --bench store_memory`).
