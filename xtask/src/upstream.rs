@@ -17,6 +17,12 @@
 //! we mark nullable or optional where NexHealth does not. A difference we
 //! keep on purpose is marked in our spec with `x-upstream: <reason>` on the
 //! schema, parameter or response, and is then not listed.
+//!
+//! A response field that an API version renames is declared under both names,
+//! the new one with `x-instead-of: {property: <old name>, api-version: <version>}`.
+//! Either name covers the pair: a description of either version (NexHealth's
+//! v3.0.0 file with `emr`, a v3.1.0 one with `ehr`) reports no drift for the
+//! name it lacks, and the name it has is compared as any other field.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -32,6 +38,10 @@ pub const MARK: &str = "x-upstream";
 /// The root extension of our spec that lists the operations NexHealth
 /// describes and we leave out, each `{operation: "GET /path", reason: "…"}`.
 pub const OUT_OF_SCOPE: &str = "x-out-of-scope";
+
+/// The extension on a property that another API version sends in place of a
+/// sibling property: `{property: <the sibling's name>, api-version: <version>}`.
+pub const INSTEAD_OF: &str = "x-instead-of";
 
 /// An operation NexHealth describes that our spec declares out of scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,6 +179,9 @@ struct Field {
     open: bool,
     /// `x-upstream` on the schema or the property.
     mark: Option<String>,
+    /// `x-instead-of`'s `property`: the sibling this field replaces in another
+    /// API version.
+    instead_of: Option<String>,
 }
 
 /// Field path (`data[].locations[].id`) to field.
@@ -262,6 +275,11 @@ impl<'a> Doc<'a> {
                 let mut field = self.field(property, at.clone(), depth);
                 field.required = required.contains(name.as_str());
                 field.required_described = object.contains_key("required");
+                field.instead_of = property
+                    .get(INSTEAD_OF)
+                    .and_then(|x| x.get("property"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 if field.mark.is_none() {
                     field.mark = property
                         .get(MARK)
@@ -800,6 +818,47 @@ fn covered(shape: &Shape, path: &str, by: impl Fn(&Field) -> bool) -> bool {
     }
 }
 
+/// `path` with its last property renamed `name` (`data[].emr` → `data[].ehr`).
+fn sibling(path: &str, name: &str) -> String {
+    match path.rfind('.') {
+        Some(i) => format!("{}.{name}", &path[..i]),
+        None => name.to_string(),
+    }
+}
+
+/// Whether `path` (of ours, which `theirs` lacks), or a field it sits in, is
+/// one name of a field that an API version renames (`x-instead-of`) while
+/// `theirs` describes the other name: a description of either version covers
+/// both names.
+fn renamed_and_described(ours: &Shape, theirs: &Shape, path: &str) -> bool {
+    let mut current = path.to_string();
+    loop {
+        if !current.ends_with(']') {
+            let name = current.rsplit('.').next().unwrap_or(&current);
+            // This field replaces a sibling that `theirs` describes ...
+            if let Some(old) = ours.get(&current).and_then(|f| f.instead_of.as_deref())
+                && theirs.contains_key(&sibling(&current, old))
+            {
+                return true;
+            }
+            // ... or a sibling that `theirs` describes replaces this field.
+            let parent = current.rfind('.').map_or("", |i| &current[..i]);
+            let replaced = ours.iter().any(|(other, field)| {
+                field.instead_of.as_deref() == Some(name)
+                    && other.rfind('.').map_or("", |i| &other[..i]) == parent
+                    && theirs.contains_key(other)
+            });
+            if replaced {
+                return true;
+            }
+        }
+        match current.rfind(['.', '[']) {
+            Some(i) => current.truncate(i),
+            None => return false,
+        }
+    }
+}
+
 fn compare_shapes(
     what: &str,
     theirs: &Shape,
@@ -855,6 +914,7 @@ fn compare_shapes(
                 .iter()
                 .any(|m| path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}[")))
             || covered(ours, path, |f| f.mark.is_some())
+            || renamed_and_described(ours, theirs, path)
             || covered(theirs, path, |f| f.open)
         {
             continue;

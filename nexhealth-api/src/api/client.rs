@@ -7,6 +7,7 @@ use reqwest::Url;
 use crate::error::Error;
 use crate::generated::Client;
 use crate::transport::auth::Session;
+use crate::transport::headers::ApiVersion;
 use crate::transport::limit::{Limiter, RateLimiter};
 use crate::transport::metrics::Metrics;
 use crate::transport::policy::RetryPolicy;
@@ -76,6 +77,7 @@ pub struct ClientBuilder {
     plain_http_to_remote: bool,
     meter: Option<opentelemetry::metrics::Meter>,
     metrics: bool,
+    api_version: ApiVersion,
 }
 
 impl ClientBuilder {
@@ -145,7 +147,41 @@ impl ClientBuilder {
             plain_http_to_remote: false,
             meter: None,
             metrics: true,
+            api_version: ApiVersion::default(),
         }
+    }
+
+    /// The `Nex-Api-Version` sent on every operation that takes it (default
+    /// [`ApiVersion::V3_0_0`], NexHealth's current version): the onboardings
+    /// and webhook subscriptions, those whose
+    /// [`Operation::needs_api_version`](crate::operations::Operation::needs_api_version)
+    /// is true. The v2-style operations (institutions, locations, sync status,
+    /// webhook endpoints) and the token exchange never carry the header. A call that sets its own
+    /// (`.nex_api_version("v20240412")` on its builder) sends that instead.
+    ///
+    /// [`ApiVersion::V3_1_0`] is NexHealth's "Edge" version: **beta, for
+    /// approved partner institutions only**, and subject to change. It lets a
+    /// service opt in without a fork of the spec; the types decode its answers
+    /// as well as v3.0.0's (the sync status's `ehr` as well as `emr`, through
+    /// [`SyncStatus::health_record_system`](crate::types::SyncStatus::health_record_system)).
+    ///
+    /// ```no_run
+    /// use nexhealth_api::headers::ApiVersion;
+    ///
+    /// # fn run() -> Result<(), nexhealth_api::Error> {
+    /// let client = nexhealth_api::Client::builder("key")
+    ///     .api_version(ApiVersion::V3_1_0)
+    ///     .build()?;
+    /// // From configuration: any value NexHealth may add, checked as a header value.
+    /// let version: ApiVersion = "v3.1.0".parse()?;
+    /// # let _ = (client, version); Ok(()) }
+    /// ```
+    ///
+    /// [`build`](Self::build) refuses an [`ApiVersion::Other`] that is not
+    /// visible ASCII without spaces.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self
     }
 
     /// Records the client's metrics ([`crate::metrics`]) with `meter`.
@@ -284,6 +320,7 @@ impl ClientBuilder {
                 )));
             }
         }
+        let api_version_header = self.api_version.header_value()?;
         let base = parse_base_url(&self.base_url)?;
         if base.scheme() == "http" && !is_loopback(&base) && !self.plain_http_to_remote {
             return Err(Error::invalid_request(
@@ -335,6 +372,8 @@ impl ClientBuilder {
             timeout: self.timeout,
             deadline: self.deadline,
             max_budget_wait: self.max_budget_wait,
+            api_version: self.api_version,
+            api_version_header,
         };
         Ok(Client::new_with_client(&base_str, http, state))
     }
@@ -436,6 +475,13 @@ impl Client {
     pub fn retry_budget_left(&self) -> Option<f64> {
         use progenitor_client::ClientInfo;
         self.inner().retry_tokens.as_ref().map(|t| t.left())
+    }
+
+    /// The `Nex-Api-Version` this client sends on the operations that take it
+    /// (see [`ClientBuilder::api_version`]).
+    pub fn nex_api_version(&self) -> &ApiVersion {
+        use progenitor_client::ClientInfo;
+        &self.inner().api_version
     }
 
     /// The shared session (credentials and cached token) of this client.
@@ -594,6 +640,26 @@ mod tests {
             "`connect_timeout` is zero",
         );
         assert!(Client::builder("k").timeout(Duration::MAX).build().is_ok());
+    }
+
+    #[test]
+    fn the_api_version_defaults_to_v3_0_0_and_is_checked_at_build() {
+        let client = Client::builder("k").build().unwrap();
+        assert_eq!(client.nex_api_version(), &ApiVersion::V3_0_0);
+        use progenitor_client::ClientInfo;
+        assert_eq!(client.inner().api_version_header, "v3.0.0");
+        let client = Client::builder("k")
+            .api_version(ApiVersion::V3_1_0)
+            .build()
+            .unwrap();
+        assert_eq!(client.nex_api_version(), &ApiVersion::V3_1_0);
+        assert_eq!(client.inner().api_version_header, "v3.1.0");
+        let error = Client::builder("k")
+            .api_version(ApiVersion::Other("v3.1.0\r\nX-Injected: 1".into()))
+            .build()
+            .unwrap_err();
+        assert!(error.is_invalid_request(), "{error}");
+        assert!(error.to_string().contains("Nex-Api-Version"), "{error}");
     }
 
     #[test]

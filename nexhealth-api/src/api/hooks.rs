@@ -45,7 +45,11 @@ impl ClientHooks<ClientState> for Client {
     ) -> Result<(), progenitor_client::Error<E>> {
         let op = operation(info);
         context::start(&self.inner().metrics);
-        headers::apply(request, op.is_some_and(|op| op.needs_api_version));
+        headers::apply(
+            request,
+            op.is_some_and(|op| op.needs_api_version),
+            &self.inner().api_version_header,
+        );
         let options = call::current().unwrap_or_default();
         if let Some(timeout) = options.timeout {
             *request.timeout_mut() = Some(timeout);

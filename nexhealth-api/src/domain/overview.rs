@@ -269,7 +269,7 @@ fn write_syncs(f: &mut fmt::Formatter<'_>, report: &SyncReport) -> fmt::Result {
     writeln!(f, "  Syncs ({}):", report.syncs.len())?;
     for health in &report.syncs {
         let sync = &health.sync;
-        let emr = sync.emr.as_ref();
+        let emr = sync.health_record_system();
         let emr_name = emr
             .and_then(|e| e.display_name.as_deref().or(e.name.as_deref()))
             .unwrap_or("unknown EMR");

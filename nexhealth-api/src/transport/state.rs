@@ -1,5 +1,5 @@
 //! What every clone of a client shares: the session, the retry policy, the
-//! rate limiter and the body-size limit.
+//! rate limiter, the body-size limit and the API version.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use reqwest::header::HeaderValue;
 
 use crate::error::Error;
 use crate::transport::auth::{Exchange, Session};
+use crate::transport::headers::ApiVersion;
 use crate::transport::limit::Limiter;
 use crate::transport::metrics::Metrics;
 use crate::transport::policy::RetryPolicy;
@@ -37,6 +38,10 @@ pub struct ClientState {
     pub(crate) deadline: std::time::Duration,
     /// The longest one attempt waits for rate-limit budget.
     pub(crate) max_budget_wait: std::time::Duration,
+    /// The `Nex-Api-Version` sent on the operations that take it.
+    pub(crate) api_version: ApiVersion,
+    /// [`Self::api_version`] as a header value, checked when the client was built.
+    pub(crate) api_version_header: HeaderValue,
 }
 
 impl ClientState {
