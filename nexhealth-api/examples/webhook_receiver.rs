@@ -19,6 +19,14 @@
 //! most 256 connections at once. `--fail-first N` makes the handler fail the
 //! first N events it runs (to test retries). hyper is the HTTP server here;
 //! the library's receiver does not depend on any framework.
+//!
+//! With an API key (`NEXHEALTH_API_KEY`, and `NEXHEALTH_BASE_URL` if set) it
+//! also turns back on, at start and every hour, the webhook endpoints
+//! NexHealth turned off after 48 hours of failed deliveries (those whose
+//! target is a `--target-url`, or all of the key's), prints one line per check
+//! on stderr, and records how many it found inactive in the gauge
+//! `nexhealth_webhook_endpoints_inactive` (on `--metrics`). Without a key it
+//! does not check.
 
 #[path = "support/metrics.rs"]
 mod metrics;
@@ -37,12 +45,15 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use nexhealth_api::webhooks::handle::Outcome;
+use nexhealth_api::webhooks::manage::EndpointFilter;
 use nexhealth_api::webhooks::{HandledStore, MemoryStore, Receiver, RedisStore, Scheme};
 use serde_json::json;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 256;
+/// How often the endpoints are checked, after the check at start.
+const ENDPOINT_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 struct App<S> {
     receiver: Receiver,
@@ -59,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let mut redis = None;
     let mut fail_first = 0;
     let mut metrics_addr = None;
+    let mut target_urls = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -68,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             "--redis" => redis = Some(value()?),
             "--fail-first" => fail_first = value()?.parse()?,
             "--metrics" => metrics_addr = Some(value()?),
+            "--target-url" => target_urls.push(value()?),
             "--max-age-hours" => {
                 max_age = Some(Duration::from_secs(
                     value()?.parse::<u64>()?.min(10_000) * 3600,
@@ -83,7 +96,8 @@ async fn main() -> anyhow::Result<()> {
             "--help" | "-h" => {
                 println!(
                     "usage: webhook_receiver [--port 8088] --secret SECRET [--redis URL] \
-                     [--max-age-hours H] [--scheme NAME] [--fail-first N] [--metrics ADDR]"
+                     [--max-age-hours H] [--scheme NAME] [--fail-first N] [--metrics ADDR] \
+                     [--target-url URL]..."
                 );
                 return Ok(());
             }
@@ -98,6 +112,18 @@ async fn main() -> anyhow::Result<()> {
         Some(addr) => Some(metrics::serve(addr).await?),
         None => None,
     };
+    // With a key, and after the metrics provider (the gauge and the client take its meter).
+    if std::env::var_os(nexhealth_api::API_KEY_VAR).is_some_and(|key| !key.is_empty()) {
+        let filter = if target_urls.is_empty() {
+            EndpointFilter::All
+        } else {
+            EndpointFilter::TargetUrls(target_urls)
+        };
+        tokio::spawn(keep_endpoints_active(
+            nexhealth_api::Client::from_env()?,
+            filter,
+        ));
+    }
     // An empty secret (a variable set but empty) is refused: it would verify forgeries.
     let mut receiver = Receiver::new(secret)?.scheme(scheme);
     if let Some(age) = max_age {
@@ -106,6 +132,32 @@ async fn main() -> anyhow::Result<()> {
     match redis {
         Some(url) => serve(receiver, RedisStore::new(&url)?, fail_first, port).await,
         None => serve(receiver, MemoryStore::default(), fail_first, port).await,
+    }
+}
+
+/// At start and every hour: turns back on the endpoints NexHealth turned off
+/// and records how many it found. (The SDK also logs each one at WARN through
+/// `tracing`, for a service that installs a subscriber; this example has none.)
+async fn keep_endpoints_active(client: nexhealth_api::Client, filter: EndpointFilter) {
+    let inactive = nexhealth_api::opentelemetry::global::meter("webhook_receiver")
+        .u64_gauge("nexhealth.webhook.endpoints.inactive")
+        .with_description("Webhook endpoints found turned off by NexHealth at the last check")
+        .build();
+    let mut every = tokio::time::interval(ENDPOINT_CHECK_INTERVAL);
+    loop {
+        every.tick().await;
+        match client.ensure_webhook_endpoints_active(&filter).await {
+            Ok(report) => {
+                inactive.record(report.inactive.len() as u64, &[]);
+                let failed: Vec<_> = report.failed.iter().map(|f| f.endpoint_id).collect();
+                eprintln!(
+                    "endpoint check: {} inactive, {} turned back on, still off: {failed:?}",
+                    report.inactive.len(),
+                    report.reactivated.len()
+                );
+            }
+            Err(error) => eprintln!("endpoint check failed: {error}"),
+        }
     }
 }
 
