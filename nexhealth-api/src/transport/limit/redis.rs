@@ -90,104 +90,31 @@ const MAX_AHEAD_MS: i64 =
 /// Registers this process, forgets processes unseen for the expiry, and sums
 /// the shares of those unseen for `SILENT_AFTER`. KEYS: log, replicas,
 /// shares, pause. ARGV: replica, share (ppm), silent after (ms), expiry (ms).
-const PRESENCE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local silent_after, expiry = tonumber(ARGV[3]), tonumber(ARGV[4])
-for _, r in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - expiry)) do
-  redis.call('HDEL', KEYS[3], r)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - expiry)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], expiry)
-redis.call('PEXPIRE', KEYS[3], expiry)
-local reserved = 0
-for _, r in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - silent_after))) do
-  reserved = reserved + (tonumber(redis.call('HGET', KEYS[3], r)) or 1000000)
-end
-reserved = math.min(reserved, 1000000)
-local replicas = redis.call('ZCARD', KEYS[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
-local counts = {
-  redis.call('ZCOUNT', KEYS[1], '(' .. (now - 1000), '+inf'),
-  redis.call('ZCOUNT', KEYS[1], '(' .. (now - 60000), '+inf'),
-}
-local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-local ahead = 0
-if newest[2] then ahead = math.max(0, tonumber(newest[2]) - now) end
-";
+const PRESENCE: &str = include_str!("lua/presence.lua");
 
 /// Takes one slot, or answers how many milliseconds to wait:
 /// `{wait, now, in the last second, in the last minute, replicas, reserved
 /// share (ppm), paused (0 or 1), how far ahead of now the newest grant is
 /// counted (ms)}`. ARGV after the presence ones: per second,
 /// per minute, the grant's member, this process's margin (ms).
-const ACQUIRE: &str = r"
-local pause = redis.call('PTTL', KEYS[4])
-if pause > 0 then return { pause, now, counts[1], counts[2], replicas, reserved, 1, ahead } end
-local free = 1000000 - reserved
-local limits = {
-  math.floor(tonumber(ARGV[5]) * free / 1000000),
-  math.floor(tonumber(ARGV[6]) * free / 1000000),
-}
-local windows = { 1000, 60000 }
-local total = redis.call('ZCARD', KEYS[1])
-local wait = 0
-for i = 1, 2 do
-  if limits[i] < 1 then
-    wait = math.max(wait, 250)
-  elseif total >= limits[i] then
-    local leaving = redis.call('ZRANGE', KEYS[1], total - limits[i], total - limits[i], 'WITHSCORES')
-    wait = math.max(wait, tonumber(leaving[2]) + windows[i] - now)
-  end
-end
-if wait > 0 then return { wait, now, counts[1], counts[2], replicas, reserved, 0, ahead } end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), ARGV[7])
-redis.call('PEXPIRE', KEYS[1], 62000)
-return { 0, now, counts[1] + 1, counts[2] + 1, replicas, reserved, 0, math.max(ahead, tonumber(ARGV[8])) }
-";
+const ACQUIRE: &str = include_str!("lua/acquire.lua");
 
 /// The heartbeat: `{now, in the last second, in the last minute, replicas,
 /// reserved, ahead}`.
-const STATUS: &str = r"
-return { now, counts[1], counts[2], replicas, reserved, ahead }
-";
+const STATUS: &str = include_str!("lua/status.lua");
 
 /// Hands grants to Redis, adding only those it does not hold, and withdraws
 /// grants whose answer never arrived (never used). KEYS: log. ARGV: how many
 /// to withdraw, their members, then pairs of age (ms before now; negative for
 /// a slot still to come) and member.
-const MERGE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local withdraw = tonumber(ARGV[1])
-for i = 2, withdraw + 1 do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-end
-for i = withdraw + 2, #ARGV, 2 do
-  redis.call('ZADD', KEYS[1], 'NX', now - tonumber(ARGV[i]), ARGV[i + 1])
-end
-redis.call('PEXPIRE', KEYS[1], 62000)
-return 0
-";
+const MERGE: &str = include_str!("lua/merge.lua");
 
 /// Sets the shared pause unless a longer one is already set. KEYS: pause. ARGV: ms.
-const PAUSE: &str = r"
-local ms = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ms then
-  redis.call('SET', KEYS[1], '1', 'PX', ms)
-end
-return 0
-";
+const PAUSE: &str = include_str!("lua/pause.lua");
 
 /// A process leaving: its share is no longer set aside. KEYS: replicas,
 /// shares. ARGV: replica.
-const LEAVE: &str = r"
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 0
-";
+const LEAVE: &str = include_str!("lua/leave.lua");
 
 /// A rate limit shared through Redis (feature `redis`). Give it to
 /// [`ClientBuilder::rate_limit`](crate::ClientBuilder::rate_limit):
