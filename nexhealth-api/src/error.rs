@@ -95,10 +95,50 @@ pub(crate) fn collect_messages(
     out
 }
 
-/// The wait asked for in a `Retry-After` header given in seconds.
+/// The wait asked for in a `Retry-After` header, counted from now: delay
+/// seconds, or an HTTP-date (see [`retry_after_at`]).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, chrono::Utc::now())
+}
+
+/// The wait asked for in a `Retry-After` header as seen at `now`: either
+/// delay seconds (anything up to 2^64 - 1), or an HTTP-date (RFC 9110
+/// section 10.2.3: the IMF-fixdate `Wed, 21 Oct 2099 07:28:00 GMT`, or the
+/// obsolete RFC 850 and asctime forms), answered as the time from `now` to
+/// that date, zero for a date already past. `None` for anything else.
+///
+/// Never panics: a date is at most year 9999 and the difference is taken in
+/// chrono's range, so the longest answer is some 8,000 years.
+pub(crate) fn retry_after_at(
+    headers: &HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = http_date(value)?;
+    // A negative difference (a date in the past) does not convert: zero.
+    Some(
+        date.signed_duration_since(now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Parses the three forms of an HTTP-date as UTC.
+fn http_date(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    // IMF-fixdate (RFC 2822 accepts `GMT` and the fixed layout).
+    if let Ok(date) = DateTime::parse_from_rfc2822(value) {
+        return Some(date.with_timezone(&Utc));
+    }
+    // RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+    // (`Sun Nov  6 08:49:37 1994`), both UTC.
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+        .map(|naive| naive.and_utc())
 }
 
 /// Everything that can go wrong in a call. Match on it, or use the predicates.
@@ -427,5 +467,100 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
                 "value does not match the spec".to_string()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+    use reqwest::header::HeaderValue;
+
+    fn at(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        retry_after_at(&headers, now)
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2099, 10, 21, 7, 27, 0).unwrap()
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(at("0", now()), Some(Duration::ZERO));
+        assert_eq!(at(" 120 ", now()), Some(Duration::from_secs(120)));
+        assert_eq!(
+            at("18446744073709551615", now()),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(retry_after_at(&HeaderMap::new(), now()), None);
+        for garbage in ["", "-1", "1.5", "soon", "Wed, 32 Oct 2099 07:28:00 GMT"] {
+            assert_eq!(at(garbage, now()), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_time_from_now() {
+        // IMF-fixdate, the form servers send: one minute after `now`.
+        assert_eq!(
+            at("Wed, 21 Oct 2099 07:28:00 GMT", now()),
+            Some(Duration::from_secs(60))
+        );
+        // The obsolete RFC 850 and asctime forms.
+        let in_1994 = Utc.with_ymd_and_hms(1994, 11, 6, 8, 49, 0).unwrap();
+        assert_eq!(
+            at("Sunday, 06-Nov-94 08:49:37 GMT", in_1994),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            at("Sun Nov  6 08:49:37 1994", in_1994),
+            Some(Duration::from_secs(37))
+        );
+        // Sub-second precision of `now` is kept.
+        let late = now() + chrono::TimeDelta::milliseconds(59_750);
+        assert_eq!(
+            at("Wed, 21 Oct 2099 07:28:00 GMT", late),
+            Some(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn retry_after_dates_in_the_past_or_absurd_never_panic() {
+        // Past (and exactly now): no wait.
+        assert_eq!(
+            at("Wed, 21 Oct 2015 07:28:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            at("Wed, 21 Oct 2099 07:27:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+        // Year 9999 from the earliest and latest `now` chrono holds.
+        let far = at("Fri, 31 Dec 9999 23:59:59 GMT", DateTime::<Utc>::MIN_UTC).unwrap();
+        assert!(far > Duration::from_secs(262_000 * 365 * 86_400), "{far:?}");
+        assert_eq!(
+            at("Fri, 31 Dec 9999 23:59:59 GMT", DateTime::<Utc>::MAX_UTC),
+            Some(Duration::ZERO)
+        );
+        let ahead = at("Fri, 31 Dec 9999 23:59:59 GMT", now()).unwrap();
+        assert!(
+            ahead > Duration::from_secs(7_900 * 365 * 86_400),
+            "{ahead:?}"
+        );
+        // Years before 1900 or negative, and an offset other than GMT.
+        assert!(at("Mon, 01 Jan 0001 00:00:00 GMT", now()) == Some(Duration::ZERO));
+        assert_eq!(at("Wed, 21 Oct -2099 07:28:00 GMT", now()), None);
+        assert_eq!(
+            at("Wed, 21 Oct 2099 09:28:00 +0200", now()),
+            Some(Duration::from_secs(60))
+        );
+        // The live parse sees a date far ahead as far ahead.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2099 07:28:00 GMT"),
+        );
+        assert!(retry_after(&headers).unwrap() > Duration::from_secs(60 * 365 * 86_400));
     }
 }

@@ -127,6 +127,36 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// The tokens a retry took from the budget, until that retry is sent: a call
+/// dropped (or giving up) before then gives them back, so that calls
+/// cancelled while they wait out a `Retry-After` cost the budget nothing.
+struct Unsent<'a> {
+    tokens: &'a RetryTokens,
+    metrics: &'a Metrics,
+    cost: u32,
+}
+
+impl Unsent<'_> {
+    /// The retry goes on the wire: the tokens stay spent.
+    fn sent(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        self.tokens.refund(self.cost);
+        self.metrics.retry_tokens(self.tokens.left());
+    }
+}
+
+/// The least wait after a 429: its `Retry-After` when it is longer, else
+/// [`DEFAULT_COOLDOWN`] (also for `Retry-After: 0`, which would otherwise
+/// retry at once into the same limit).
+fn cooldown_after_429(asked: Option<Duration>) -> Duration {
+    asked.unwrap_or(DEFAULT_COOLDOWN).max(DEFAULT_COOLDOWN)
+}
+
 /// Sends `request` under `policy`. `retry_safe` says whether the call may be
 /// repeated at all. Returns the last response or error.
 pub(crate) async fn send(
@@ -149,6 +179,8 @@ pub(crate) async fn send(
         .retry_tokens
         .filter(|_| policy.retry_budget().is_some());
     let mut spent: u32 = 0;
+    // The tokens of the retry about to be sent, given back if it never is.
+    let mut unsent: Option<Unsent<'_>> = None;
     loop {
         attempt += 1;
         let may_retry = retry_safe && attempt < policy.max_attempts();
@@ -184,6 +216,9 @@ pub(crate) async fn send(
         }
         let started = Instant::now();
         let method = request.method().clone();
+        if let Some(unsent) = unsent.take() {
+            unsent.sent();
+        }
         let outcome = http.execute(request).await;
         if let (Some(limiter), Some(grant), Ok(_)) = (limits.limiter, &grant, &outcome) {
             // The answer's head is here: the request reached NexHealth before now.
@@ -234,14 +269,21 @@ pub(crate) async fn send(
                     && let Some(limiter) = limits.limiter
                 {
                     // Every client sharing the limiter waits this out (bounded
-                    // by MAX_SHARED_PAUSE), not just this call.
-                    Box::pin(limiter.pause(asked.unwrap_or(DEFAULT_COOLDOWN))).await;
+                    // by MAX_SHARED_PAUSE), not just this call: at least the
+                    // cooldown, even for `Retry-After: 0`.
+                    Box::pin(limiter.pause(cooldown_after_429(asked))).await;
                     limits.metrics.paused();
                 }
-                match asked {
+                let wait = match asked {
                     Some(asked) if asked > policy.max_retry_after() => return outcome,
                     Some(asked) => next_delay().map(|_| asked),
                     None => next_delay(),
+                };
+                if status == 429 && limits.limiter.is_none() {
+                    // No limiter holds the next attempt back: the wait does.
+                    wait.map(|wait| wait.max(cooldown_after_429(asked)))
+                } else {
+                    wait
                 }
             }
             Err(error) => {
@@ -274,6 +316,11 @@ pub(crate) async fn send(
                 match spend {
                     Some(cost) => {
                         spent = spent.saturating_add(cost);
+                        unsent = Some(Unsent {
+                            tokens,
+                            metrics: limits.metrics,
+                            cost,
+                        });
                         Some(wait)
                     }
                     None => {
@@ -297,5 +344,55 @@ pub(crate) async fn send(
             }
             _ => return outcome,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::retry_budget::RetryBudget;
+
+    fn metrics() -> Metrics {
+        let base = reqwest::Url::parse("http://localhost/").unwrap();
+        Metrics::new(&metrics::global_meter(), &base, false)
+    }
+
+    #[test]
+    fn a_retry_never_sent_gives_its_tokens_back() {
+        let tokens = RetryTokens::new(RetryBudget {
+            capacity: 20,
+            refill_per_second: 0,
+            ..RetryBudget::default()
+        });
+        let metrics = metrics();
+        let unsent = |cost| Unsent {
+            tokens: &tokens,
+            metrics: &metrics,
+            cost,
+        };
+        // Dropped while waiting: given back.
+        let cost = tokens.try_spend(RetryKind::Timeout).unwrap();
+        assert_eq!(tokens.left(), 10.0);
+        drop(unsent(cost));
+        assert_eq!(tokens.left(), 20.0);
+        // Sent: spent for good.
+        let cost = tokens.try_spend(RetryKind::Error).unwrap();
+        unsent(cost).sent();
+        assert_eq!(tokens.left(), 15.0);
+    }
+
+    #[test]
+    fn a_429_cools_down_at_least_the_default_cooldown() {
+        assert_eq!(cooldown_after_429(None), DEFAULT_COOLDOWN);
+        assert_eq!(cooldown_after_429(Some(Duration::ZERO)), DEFAULT_COOLDOWN);
+        assert_eq!(
+            cooldown_after_429(Some(Duration::from_millis(400))),
+            DEFAULT_COOLDOWN
+        );
+        assert_eq!(
+            cooldown_after_429(Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(cooldown_after_429(Some(Duration::MAX)), Duration::MAX);
     }
 }
