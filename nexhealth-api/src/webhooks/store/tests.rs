@@ -247,6 +247,74 @@ mod on_redis {
         fresh.extend(&identity(2), Duration::MAX).await.unwrap();
     }
 
+    fn key(n: u32) -> String {
+        format!(
+            "{{{}}}:{}",
+            RedisStore::DEFAULT_PREFIX,
+            identity(n).to_hex()
+        )
+    }
+
+    #[tokio::test]
+    async fn each_replica_s_record_answers_for_what_it_handled() {
+        let redis = RedisServer::start().unwrap();
+        let replica = store(&redis).record_capacity(2);
+        assert_eq!(replica.recorded(), 0);
+        handle(&replica, 1, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(replica.recorded(), 1);
+        // A duplicate pushes the record's keep time on, as Redis's.
+        replica
+            .extend(&identity(1), Duration::from_secs(30))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Redis lost the key (evicted, say) but kept its epoch: the record answers.
+        redis.command(&format!("DEL {}", key(1))).unwrap();
+        assert_eq!(replica.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+        // Bounded: the entries that run out soonest leave first.
+        for n in 2..6 {
+            handle(&replica, n, HOUR * n).await.unwrap();
+        }
+        assert_eq!(replica.recorded(), 2);
+        let shown = format!("{replica:?}");
+        assert!(
+            shown.contains("prefix: \"nexhealth-api:webhook\"") && shown.contains("recorded: 2"),
+            "{shown}"
+        );
+        assert!(!shown.contains("127.0.0.1"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_saw_the_data_restores_even_with_nothing_to_hand_back() {
+        let redis = RedisServer::start().unwrap();
+        let (a, b) = (store(&redis), store(&redis));
+        handle(&a, 1, HOUR).await.unwrap();
+        // B saw this Redis's epoch, and handled nothing.
+        let Ok(Claim::Claimed(lease)) = b.claim(&identity(2), HOUR).await else {
+            panic!()
+        };
+        b.release(&identity(2), &lease).await.unwrap();
+        assert_eq!(b.recorded(), 0);
+        redis.command("FLUSHALL").unwrap();
+        // B is first to see the data gone: it opens the restoring window.
+        assert_eq!(
+            b.claim(&identity(1), HOUR).await,
+            Err(StoreUnavailable {
+                reason: StoreUnavailable::RESTORING
+            })
+        );
+        tokio::time::sleep(RedisStore::RESTORING_WINDOW + Duration::from_millis(600)).await;
+        assert_eq!(b.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+        // A fresh Redis that no replica knew opens no window.
+        let fresh = RedisServer::start().unwrap();
+        assert!(matches!(
+            store(&fresh).claim(&identity(1), HOUR).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+
     #[tokio::test]
     async fn answers_outside_the_vocabulary_are_unavailable() {
         let redis = RedisServer::start().unwrap();
@@ -325,8 +393,15 @@ mod on_redis {
         let redis = RedisServer::start().unwrap();
         let impatient =
             RedisStore::with_options(&redis.url(), None, Duration::from_millis(50)).unwrap();
-        // Warm the connection and the scripts.
-        handle(&impatient, 0, HOUR).await.unwrap();
+        // Warm the connection and the scripts (a busy machine may need tries).
+        let warm = std::time::Instant::now();
+        while handle(&impatient, 0, HOUR).await.is_err() {
+            assert!(
+                warm.elapsed() < Duration::from_secs(10),
+                "Redis never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // The server is busy for 400 ms: the claim's wait ends first, and
         // the server runs the claim after that.
         let port = redis.port();
@@ -338,14 +413,22 @@ mod on_redis {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(impatient.claim(&identity(1), HOUR).await.is_err());
         busy.join().unwrap().unwrap();
-        tokio::time::sleep(Duration::from_millis(1_800)).await;
-        assert!(
-            matches!(
-                store(&redis).claim(&identity(1), HOUR).await,
-                Ok(Claim::Claimed(_))
-            ),
-            "the late claim was withdrawn, not held for the hour"
-        );
+        // Withdrawn within seconds, not held for the hour.
+        let other = store(&redis);
+        let waiting = std::time::Instant::now();
+        loop {
+            match other.claim(&identity(1), HOUR).await {
+                Ok(Claim::Claimed(_)) => break,
+                Ok(Claim::Busy) => {
+                    assert!(
+                        waiting.elapsed() < Duration::from_secs(10),
+                        "the late claim still holds the event"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[tokio::test]
