@@ -183,6 +183,14 @@ async fn an_abandoned_claim_is_released_or_committed() {
 }
 
 #[test]
+fn durations_are_cut_to_ten_years() {
+    assert_eq!(slots::LONGEST, Duration::from_secs(315_360_000));
+    let now = tokio::time::Instant::now();
+    assert_eq!(slots::deadline(now, Duration::MAX) - now, slots::LONGEST);
+    assert_eq!(slots::deadline(now, HOUR) - now, HOUR);
+}
+
+#[test]
 fn reasons_have_stable_kinds() {
     for (reason, kind) in [
         (StoreUnavailable::FULL, "full"),
@@ -311,6 +319,40 @@ mod on_redis {
         let fresh = RedisServer::start().unwrap();
         assert!(matches!(
             store(&fresh).claim(&identity(1), HOUR).await,
+            Ok(Claim::Claimed(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_with_no_traffic_hands_back_on_its_heartbeat() {
+        let redis = RedisServer::start().unwrap();
+        let (quiet, busy) = (store(&redis), store(&redis));
+        handle(&quiet, 1, HOUR).await.unwrap();
+        handle(&busy, 2, HOUR).await.unwrap();
+        let alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        // Many claims start one heartbeat per store, not one each.
+        for n in 10..30 {
+            handle(&busy, n, HOUR).await.unwrap();
+        }
+        let now_alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        assert!(now_alive <= alive, "{alive} tasks, then {now_alive}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        redis.command("FLUSHALL").unwrap();
+        // Only `busy` is asked; `quiet` hands back on its own.
+        let _ = busy.claim(&identity(3), HOUR).await;
+        tokio::time::sleep(RedisStore::RESTORING_WINDOW + Duration::from_millis(800)).await;
+        assert_eq!(busy.claim(&identity(1), HOUR).await, Ok(Claim::Handled));
+        // A released claim is claimable again.
+        let Ok(Claim::Claimed(lease)) = busy.claim(&identity(4), HOUR).await else {
+            panic!()
+        };
+        busy.release(&identity(4), &lease).await.unwrap();
+        assert!(matches!(
+            busy.claim(&identity(4), HOUR).await,
             Ok(Claim::Claimed(_))
         ));
     }
