@@ -77,6 +77,25 @@ async fn a_lease_and_a_keep_run_out_exactly_on_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn at_its_deadline_an_identity_is_gone_and_makes_room() {
+    let store = MemoryStore::with_capacity(1);
+    handle(&store, 1, Duration::from_secs(10)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    // Exactly at the deadline: forgotten, and its room is free.
+    assert!(matches!(
+        handle(&store, 2, HOUR).await,
+        Ok(Claim::Claimed(_))
+    ));
+    let store = MemoryStore::with_capacity(2);
+    handle(&store, 1, Duration::from_secs(10)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert!(matches!(
+        handle(&store, 1, HOUR).await,
+        Ok(Claim::Claimed(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_full_store_forgets_nothing_alive_and_says_so() {
     let store = MemoryStore::with_capacity(1_000);
     let mut full = 0;
