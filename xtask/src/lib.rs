@@ -12,6 +12,7 @@ use serde_json::Value;
 pub mod bench;
 mod compare;
 pub mod facts;
+pub mod introspect;
 pub mod package;
 pub mod root;
 pub mod scaffold;
@@ -20,6 +21,8 @@ pub mod upstream;
 /// Where the things that must agree live.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The checkout's root (README.md, CHANGELOG.md).
+    pub root: PathBuf,
     /// The OpenAPI spec.
     pub spec: PathBuf,
     /// The folder of checked-in generated files.
@@ -37,6 +40,7 @@ impl Paths {
     /// The paths of the checkout at `root`.
     pub fn of(root: &Path) -> Self {
         Self {
+            root: root.to_path_buf(),
             spec: root.join("openapi").join("nexhealth.yaml"),
             generated: root.join("nexhealth-api").join("generated"),
             tests: root.join("tests"),
@@ -198,8 +202,13 @@ impl CheckReport {
     }
 }
 
-/// Runs `sections` of the check.
-pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
+/// Runs `sections` of the check; `compiled` answers for the compiled types
+/// (sections 3 and 4): [`introspect::Sdk`] builds and runs the checkout's SDK.
+pub fn check_sections(
+    paths: &Paths,
+    sections: &[Section],
+    compiled: &dyn introspect::Compiled,
+) -> CheckReport {
     let mut report = CheckReport {
         ran: Vec::new(),
         skipped: Vec::new(),
@@ -215,6 +224,15 @@ pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
         record(Section::Spec, spec_failures, &mut report);
     }
     let spec = nexhealth_openapi::load_spec_value(&paths.spec).ok();
+    // Sections 3 and 4 ask the compiled types once, together.
+    let needs_types = sections
+        .iter()
+        .any(|s| matches!(s, Section::Examples | Section::Types));
+    let answer = match &spec {
+        Some(spec) if needs_types => Some(compiled.answer(&types_request(spec))),
+        _ => None,
+    };
+    let mut unavailable_reported = false;
     for &section in sections {
         let found = match (section, &spec) {
             (Section::Spec, _) => continue,
@@ -231,8 +249,34 @@ pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
                     .push((section, "the spec cannot be read (see [1 spec])".into()));
                 continue;
             }
-            (Section::Examples, Some(spec)) => check_examples(&paths.spec, spec),
-            (Section::Types, Some(spec)) => check_types(&paths.spec, spec),
+            (Section::Examples | Section::Types, Some(_)) => match &answer {
+                Some(Err(unavailable)) if unavailable_reported => {
+                    report.skipped.push((
+                        section,
+                        format!(
+                            "the compiled types could not answer (see [{}])",
+                            Section::Examples.label()
+                        ),
+                    ));
+                    continue;
+                }
+                Some(Err(unavailable)) => {
+                    unavailable_reported = true;
+                    vec![Failure {
+                        check: section.label(),
+                        file: paths.spec.clone(),
+                        place: unavailable.place.clone(),
+                        message: unavailable.message.clone(),
+                        fix: unavailable.fix.clone(),
+                    }]
+                }
+                Some(Ok(answer)) => match (section, &spec) {
+                    (Section::Examples, Some(spec)) => check_examples(&paths.spec, spec, answer),
+                    (_, Some(spec)) => check_types(&paths.spec, spec, answer),
+                    (_, None) => continue,
+                },
+                None => continue,
+            },
             (Section::ContractTests, Some(spec)) => {
                 check_contract_tests(&paths.spec, spec, &paths.tests)
             }
@@ -244,8 +288,19 @@ pub fn check_sections(paths: &Paths, sections: &[Section]) -> CheckReport {
 }
 
 /// Runs every check; an empty list means all is in sync.
-pub fn check(paths: &Paths) -> Vec<Failure> {
-    check_sections(paths, &Section::ALL).failures
+pub fn check(paths: &Paths, compiled: &dyn introspect::Compiled) -> Vec<Failure> {
+    check_sections(paths, &Section::ALL, compiled).failures
+}
+
+/// The question sections 3 and 4 ask the compiled types: every media-type
+/// example whose schema is a component, by that component's name.
+pub fn types_request(spec: &Value) -> introspect::Request {
+    introspect::Request {
+        examples: media_examples(spec)
+            .into_iter()
+            .filter_map(|(_, schema, example)| Some((schema?, example.clone())))
+            .collect(),
+    }
 }
 
 /// Check 1: the spec is OpenAPI 3.0.x and fits what progenitor needs.
@@ -359,9 +414,10 @@ fn media_examples(spec: &Value) -> Vec<Example<'_>> {
     out
 }
 
-/// Check 3: every example decodes into its generated type and survives a round trip.
-pub fn check_examples(spec_path: &Path, spec: &Value) -> Vec<Failure> {
-    let registry = nexhealth_api::introspect::SCHEMAS;
+/// Check 3: every example decodes into its generated type and survives a
+/// round trip; `answer` is the compiled types' answer to [`types_request`].
+pub fn check_examples(spec_path: &Path, spec: &Value, answer: &introspect::Answer) -> Vec<Failure> {
+    let mut roundtrips = answer.roundtrips.iter();
     let mut failures = Vec::new();
     let mut fail = |place: String, message: String| {
         failures.push(Failure {
@@ -380,17 +436,18 @@ pub fn check_examples(spec_path: &Path, spec: &Value) -> Vec<Failure> {
             );
             continue;
         };
-        let Some(entry) = registry.iter().find(|e| e.name == schema) else {
+        // The request listed exactly the examples that have a schema, in this order.
+        let Some(Some(roundtrip)) = roundtrips.next() else {
             fail(pointer, format!("no generated type for schema `{schema}`"));
             continue;
         };
-        match (entry.roundtrip)(example) {
+        match roundtrip {
             Err(e) => fail(
                 pointer,
                 format!("does not decode into `types::{schema}`: {e}"),
             ),
             Ok(back) => {
-                if let Some(lost) = compare::lost_in_roundtrip(example, &back, String::new()) {
+                if let Some(lost) = compare::lost_in_roundtrip(example, back, String::new()) {
                     fail(
                         pointer,
                         format!("does not survive a round trip through `types::{schema}`: {lost}"),
@@ -425,7 +482,7 @@ pub fn check_examples(spec_path: &Path, spec: &Value) -> Vec<Failure> {
 
 /// Check 4: the JSON Schema of each generated type agrees with the spec on
 /// field names, required-ness, nullability and enum values.
-pub fn check_types(spec_path: &Path, spec: &Value) -> Vec<Failure> {
+pub fn check_types(spec_path: &Path, spec: &Value, answer: &introspect::Answer) -> Vec<Failure> {
     let mut failures = Vec::new();
     let Some(schemas) = spec
         .pointer("/components/schemas")
@@ -435,10 +492,7 @@ pub fn check_types(spec_path: &Path, spec: &Value) -> Vec<Failure> {
     };
     for (name, schema) in schemas {
         let place = format!("/components/schemas/{}", escape(name));
-        let Some(entry) = nexhealth_api::introspect::SCHEMAS
-            .iter()
-            .find(|e| e.name == name)
-        else {
+        let Some(generated) = answer.types.get(name) else {
             failures.push(Failure {
                 check: "4 types",
                 file: spec_path.to_path_buf(),
@@ -448,14 +502,16 @@ pub fn check_types(spec_path: &Path, spec: &Value) -> Vec<Failure> {
             });
             continue;
         };
-        let generated = (entry.json_schema)();
-        for message in compare::schema_differences(spec, schema, &generated) {
+        for message in compare::schema_differences(spec, schema, generated) {
             failures.push(Failure {
                 check: "4 types",
                 file: spec_path.to_path_buf(),
                 place: place.clone(),
                 message: format!("`types::{name}`: {message}"),
-                fix: "rebuild after editing the spec (`cargo build`), then `cargo xtask generate`"
+                fix: "`check` built the SDK from this spec just now, so the generator renders \
+                      the schema otherwise than it reads: change the schema to a form the \
+                      generator keeps (or its settings in openapi/src), then `cargo xtask \
+                      generate`"
                     .into(),
             });
         }
@@ -598,7 +654,6 @@ pub fn check_registry(spec: &Value, tests_dir: &Path) -> Vec<Failure> {
 /// (tests/data/nexhealth-published-facts.json), or Prism cannot answer it and
 /// the suite fails where `check` would have passed.
 fn check_prism_walk(variants: &[(String, String)], tests_dir: &Path) -> Vec<Failure> {
-    use quote::ToTokens;
     let prism = tests_dir.join("src").join("prism.rs");
     let facts_file = tests_dir
         .join("data")
@@ -615,11 +670,41 @@ fn check_prism_walk(variants: &[(String, String)], tests_dir: &Path) -> Vec<Fail
             file: facts_file,
             place: "(file)".into(),
             message: "is not JSON".into(),
-            fix: "run `cargo xtask published-facts PATH`".into(),
+            fix: "run `cargo xtask published-facts`".into(),
         }];
     };
-    // The variants of `not_walked`'s arms that answer something other than `None`.
-    let Ok(parsed) = syn::parse_file(&text) else {
+    let declared = not_walked(&text);
+    let mut failures = Vec::new();
+    for (id, variant) in variants {
+        if declared.contains(variant) {
+            continue;
+        }
+        let described = facts_describe(&facts, id);
+        if !described {
+            failures.push(Failure {
+                check: "6 registry",
+                file: prism.clone(),
+                place: "not_walked".into(),
+                message: format!(
+                    "the Prism walk would call {id}, which {} does not describe",
+                    facts_file.display()
+                ),
+                fix: "declare it in `not_walked` with the reason, or refresh the facts with \
+                      `cargo xtask published-facts` (from NexHealth's whole file) if NexHealth \
+                      describes it"
+                    .into(),
+            });
+        }
+    }
+    failures
+}
+
+/// The `OperationId` variants that `not_walked` (in the text of
+/// tests/src/prism.rs) declares: its arms that answer something other than
+/// `None`.
+pub fn not_walked(text: &str) -> Vec<String> {
+    use quote::ToTokens;
+    let Ok(parsed) = syn::parse_file(text) else {
         return vec![];
     };
     let mut declared: Vec<String> = Vec::new();
@@ -646,28 +731,7 @@ fn check_prism_walk(variants: &[(String, String)], tests_dir: &Path) -> Vec<Fail
             }
         }
     }
-    let mut failures = Vec::new();
-    for (id, variant) in variants {
-        if declared.contains(variant) {
-            continue;
-        }
-        let described = facts_describe(&facts, id);
-        if !described {
-            failures.push(Failure {
-                check: "6 registry",
-                file: prism.clone(),
-                place: "not_walked".into(),
-                message: format!(
-                    "the Prism walk would call {id}, which {} does not describe",
-                    facts_file.display()
-                ),
-                fix: "declare it in `not_walked` with the reason, or refresh the facts with \
-                      `cargo xtask published-facts PATH` from a NexHealth file that describes it"
-                    .into(),
-            });
-        }
-    }
-    failures
+    declared
 }
 
 /// Whether NexHealth's facts describe the operation `id` (by operationId, or

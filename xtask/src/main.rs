@@ -3,7 +3,12 @@
 //!
 //! Exit codes: 0 done and in sync; 1 a check found problems (or `upstream`
 //! found differences); 2 the command could not run (bad usage, a missing or
-//! unreadable file, not inside a checkout).
+//! unreadable file, not inside a checkout, or a defect of xtask itself: a
+//! panic is caught and exits 2, never Rust's 101).
+//!
+//! The binary does not link the SDK (see `xtask::introspect`): every
+//! subcommand but `check` and `quick` builds and runs from the spec files
+//! alone, even while `nexhealth-api` does not compile.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,9 +18,20 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 const EXIT_CODES: &str = "\
 Exit codes: 0 done, everything in sync; 1 problems found (each printed with the file, \
 the place and the fix); 2 the command could not run (usage, a missing file, not inside \
-a nexhealth-api checkout).
+a nexhealth-api checkout, or a defect of xtask, reported as such).
 
 xtask acts on the checkout that holds the current directory, found when it runs.";
+
+/// `upstream`'s own exit codes: it compares two files and builds nothing.
+const UPSTREAM_EXIT_CODES: &str = "\
+Exit codes, whatever happens: 0 nothing NexHealth describes differs from our spec (operations \
+declared in `x-out-of-scope` are counted, not differences); 1 differences to edit, each printed \
+with both JSON pointers and the change; 2 the comparison could not run: PATH missing, not JSON \
+or YAML, or not OpenAPI 3.0/3.1, our spec unreadable, not inside a nexhealth-api checkout, bad \
+usage, or a defect of xtask.
+
+It reads openapi/nexhealth.yaml of the checkout that holds the current directory and PATH, \
+nothing else: it needs no build of the SDK and runs while nexhealth-api does not compile.";
 
 fn cli() -> Command {
     let flag = |name: &'static str, help: &'static str| {
@@ -30,6 +46,18 @@ fn cli() -> Command {
         .after_help(EXIT_CODES)
         .subcommand_required(true)
         .arg_required_else_help(true)
+        // Our own `help`, which takes `--help` like every other subcommand.
+        .disable_help_subcommand(true)
+        .subcommand(
+            Command::new("help")
+                .about("Print this list, or the usage of COMMAND (the same as `COMMAND --help`)")
+                .arg(
+                    Arg::new("command")
+                        .value_name("COMMAND")
+                        .help("The subcommand whose usage to print"),
+                )
+                .after_help(EXIT_CODES),
+        )
         .subcommand(
             Command::new("generate")
                 .about("Write nexhealth-api/generated/ from openapi/nexhealth.yaml")
@@ -51,12 +79,13 @@ fn cli() -> Command {
         .subcommand(
             Command::new("quick")
                 .about(
-                    "The inner loop: `check`, then the crate's unit tests and the contract suite \
-                     without the slow fleet tests (tests/tests/shared_limit.rs) and without \
-                     xtask's packaging tests. The full suite (`cargo test --workspace --locked`) \
+                    "The inner loop: `check`, then every test of the workspace (the SDK's, the \
+                     contract suite's, xtask's and the doctests) with --no-fail-fast, and every \
+                     bench, example and no_run doctest compiled; it skips only what needs \
+                     minutes (listed below). The full suite (`cargo test --workspace --locked`) \
                      is what CI runs",
                 )
-                .after_help(EXIT_CODES),
+                .after_help(quick_help()),
         )
         .subcommand(
             Command::new("new-operation")
@@ -85,16 +114,18 @@ fn cli() -> Command {
                         .help("A copy of NexHealth's OpenAPI file (JSON or YAML)"),
                 )
                 .arg(flag("json", "Print the findings as JSON"))
-                .after_help(EXIT_CODES),
+                .after_help(UPSTREAM_EXIT_CODES),
         )
         .subcommand(
             Command::new("published-facts")
                 .about(
                     "Write tests/data/nexhealth-published-facts.json, the facts-only copy of \
-                     NexHealth's file that the Prism suite serves",
+                     NexHealth's file that the Prism suite serves: the operations of our spec \
+                     that the Prism walk calls and the components they use, without prose",
                 )
                 .arg(Arg::new("path").value_name("PATH").help(
-                    "NexHealth's file (default: ../shared/reference/nexhealth-openapi-subset.json)",
+                    "NexHealth's whole published file (default, and what CI compares with: \
+                     ../shared/reference/nexhealth-openapi-full.json)",
                 ))
                 .arg(flag(
                     "check",
@@ -136,6 +167,24 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A panic is a defect of xtask, not a finding: exit 2 as documented, never 101.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&matches))) {
+        Ok(code) => code,
+        Err(_) => {
+            eprintln!(
+                "error: xtask stopped on a defect of its own (the panic above), not on a problem \
+                 of the checkout; exit 2"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(matches: &ArgMatches) -> ExitCode {
+    let (name, args) = matches.subcommand().expect("a subcommand is required");
+    if name == "help" {
+        return help(args.get_one::<String>("command").map(String::as_str));
+    }
     let root = match xtask::root::find() {
         Ok(root) => root,
         Err(e) => {
@@ -143,7 +192,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (name, args) = matches.subcommand().expect("a subcommand is required");
     match name {
         "generate" if args.get_flag("check") => check(&root, true),
         "generate" => generate(&root),
@@ -156,6 +204,21 @@ fn main() -> ExitCode {
         "build-cost" => build_cost(),
         "bench-report" => bench_report(),
         other => unreachable!("clap knows no subcommand {other}"),
+    }
+}
+
+/// `cargo xtask help [COMMAND]`: the list, or a command's usage.
+fn help(command: Option<&str>) -> ExitCode {
+    let mut args = vec!["xtask"];
+    args.extend(command);
+    args.push("--help");
+    match cli().try_get_matches_from(args) {
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            ExitCode::from(code)
+        }
+        Ok(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -177,10 +240,11 @@ fn generate(root: &Path) -> ExitCode {
 fn check(root: &Path, drift_only: bool) -> ExitCode {
     let paths = xtask::Paths::of(root);
     println!("checking the checkout at {}", root.display());
+    let sdk = xtask::introspect::Sdk::of(root);
     let report = if drift_only {
-        xtask::check_sections(&paths, &[xtask::Section::Drift])
+        xtask::check_sections(&paths, &[xtask::Section::Drift], &sdk)
     } else {
-        xtask::check_sections(&paths, &xtask::Section::ALL)
+        xtask::check_sections(&paths, &xtask::Section::ALL, &sdk)
     };
     print!("{}", report.summary());
     if report.failures.is_empty() {
@@ -203,56 +267,187 @@ fn check(root: &Path, drift_only: bool) -> ExitCode {
     }
 }
 
-/// Contract-test files the inner loop leaves to the full suite, and why.
-const SLOW_TESTS: [(&str, &str); 1] = [(
-    "shared_limit",
-    "about a minute of replica fleets on a real Redis",
-)];
+/// What the inner loop leaves to the full suite, and why: whole test files
+/// (`tests/tests/NAME.rs`) and single tests (by name), each needing minutes.
+const SLOW: [Slow; 4] = [
+    Slow::File(
+        "shared_limit",
+        "tests/tests/shared_limit.rs (about a minute of replica fleets on a real Redis)",
+    ),
+    Slow::File(
+        "directory_fleet",
+        "tests/tests/directory_fleet.rs (about a minute of watcher processes sharing a real Redis)",
+    ),
+    Slow::Test(
+        "a_package_missing_the_spec_fails_the_check",
+        "a_package_missing_the_spec_fails_the_check in xtask/tests/package.rs (packages both \
+         crates and builds consumers of them: minutes)",
+    ),
+    Slow::Test(
+        "a_copied_checkout_with_the_original_build_checks_and_generates_itself",
+        "a_copied_checkout_with_the_original_build_checks_and_generates_itself in \
+         xtask/tests/cli.rs (builds xtask and the SDK in a target directory of its own: minutes \
+         after each change to them)",
+    ),
+];
 
-fn quick(root: &Path) -> ExitCode {
-    let checked = check(root, false);
-    if checked != ExitCode::SUCCESS {
-        return checked;
+#[derive(Clone, Copy)]
+enum Slow {
+    /// A test target, left out.
+    File(&'static str, &'static str),
+    /// One test, skipped by its (unique) name.
+    Test(&'static str, &'static str),
+}
+
+impl Slow {
+    fn why(self) -> &'static str {
+        match self {
+            Slow::File(_, why) | Slow::Test(_, why) => why,
+        }
     }
-    let mut targets: Vec<String> = std::fs::read_dir(root.join("tests").join("tests"))
+}
+
+fn quick_help() -> String {
+    let mut out = String::from(
+        "Steps, each run whatever the one before found (one cycle shows every failure):\n  \
+         1. cargo xtask check\n  \
+         2. cargo test --workspace --locked --all-targets --no-run: compiles every test, \
+         example and bench (benches in the test profile, the cheapest that compiles them)\n  \
+         3. cargo test --workspace --locked --no-fail-fast --lib --bins --test ... (every test \
+         file but those skipped below)\n  \
+         4. cargo test --workspace --locked --no-fail-fast --doc: the doctests, no_run ones \
+         compiled\n\nSkipped (they need minutes; the full suite runs them):\n",
+    );
+    for slow in SLOW {
+        out.push_str(&format!("  - {}\n", slow.why()));
+    }
+    out.push('\n');
+    out.push_str(EXIT_CODES);
+    out
+}
+
+/// The test targets of the workspace's packages (`cargo metadata`).
+fn test_targets(root: &Path) -> Result<Vec<String>, String> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let mut names: Vec<String> = metadata["packages"]
+        .as_array()
         .into_iter()
         .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e
-                .file_name()
-                .to_string_lossy()
-                .strip_suffix(".rs")?
-                .to_string();
-            (!SLOW_TESTS.iter().any(|(slow, _)| *slow == name)).then_some(name)
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "test"))
         })
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
         .collect();
-    targets.sort();
-    for (slow, why) in SLOW_TESTS {
-        println!("quick: leaving tests/tests/{slow}.rs to the full suite ({why})");
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn quick(root: &Path) -> ExitCode {
+    for slow in SLOW {
+        println!("quick: skipping {}; the full suite runs it", slow.why());
     }
-    let mut test =
-        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    test.args([
-        "test",
-        "--locked",
-        "-p",
-        "nexhealth-api",
-        "--lib",
-        "-p",
-        "nexhealth-contract-tests",
-    ])
-    .current_dir(root);
-    for target in &targets {
-        test.args(["--test", target]);
-    }
-    match test.status() {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+    let checked = check(root, false);
+    let targets = match test_targets(root) {
+        Ok(targets) => targets,
         Err(e) => {
-            eprintln!("error: cargo test: {e}");
-            ExitCode::from(2)
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
+    };
+    let mut run: Vec<(&str, Vec<String>)> = Vec::new();
+    run.push((
+        "compile every test, example and bench",
+        [
+            "test",
+            "--workspace",
+            "--locked",
+            "--all-targets",
+            "--no-run",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ));
+    let mut tests: Vec<String> = [
+        "test",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+        "--lib",
+        "--bins",
+    ]
+    .map(String::from)
+    .to_vec();
+    for target in &targets {
+        if !SLOW
+            .iter()
+            .any(|s| matches!(s, Slow::File(name, _) if name == target))
+        {
+            tests.push("--test".into());
+            tests.push(target.clone());
+        }
+    }
+    tests.push("--".into());
+    for slow in SLOW {
+        if let Slow::Test(name, _) = slow {
+            tests.push("--skip".into());
+            tests.push(name.into());
+        }
+    }
+    run.push(("the tests", tests));
+    run.push((
+        "the doctests",
+        ["test", "--workspace", "--locked", "--no-fail-fast", "--doc"]
+            .map(String::from)
+            .to_vec(),
+    ));
+    let mut failed = Vec::new();
+    if checked != ExitCode::SUCCESS {
+        failed.push("check".to_string());
+    }
+    for (what, args) in &run {
+        println!("\nquick: {what}: cargo {}", args.join(" "));
+        match cargo().args(args).current_dir(root).status() {
+            Ok(status) if status.success() => {}
+            Ok(_) => failed.push(what.to_string()),
+            Err(e) => {
+                eprintln!("error: cargo: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!();
+    for slow in SLOW {
+        println!("quick: skipped {}", slow.why());
+    }
+    if failed.is_empty() {
+        println!("quick: all passed");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "quick: failed: {} (each failure is printed above)",
+            failed.join(", ")
+        );
+        ExitCode::FAILURE
     }
 }
 
@@ -261,10 +456,15 @@ fn new_operation(root: &Path, args: &ArgMatches) -> ExitCode {
     match xtask::scaffold::new_operation(&xtask::Paths::of(root), id) {
         Ok(written) => {
             println!("wrote {}", written.display());
-            println!(
-                "next: `cargo xtask check` names every `match` that must learn the operation \
-                 ([6 registry]); teach them, add the test's assertions, then `cargo xtask quick`"
-            );
+            match xtask::scaffold::next_steps(&xtask::Paths::of(root), id) {
+                Ok(steps) => {
+                    println!("next:");
+                    for (i, step) in steps.iter().enumerate() {
+                        println!("  {}. {step}", i + 1);
+                    }
+                }
+                Err(e) => eprintln!("error: the next steps: {e}"),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -18,6 +18,16 @@
 //! keep on purpose is marked in our spec with `x-upstream: <reason>` on the
 //! schema, parameter or response, and is then not listed.
 //!
+//! A finding on a field points at the property (or parameter, or `items`) where
+//! it is written, never at the component its `$ref` leads to, which other
+//! fields may share; enum and format findings add where the values are listed.
+//! A field of ours that NexHealth does not describe, beside one it describes
+//! and we lack, of the same shape in the same object, is one finding: "renamed
+//! `a` → `b`?".
+//!
+//! It reads the two files and nothing else: xtask's binary does not link the
+//! SDK, so the comparison runs (exit 0, 1 or 2) while the SDK does not compile.
+//!
 //! A response field that an API version renames is declared under both names,
 //! the new one with `x-instead-of: {property: <old name>, api-version: <version>}`.
 //! Either name covers the pair: a description of either version (NexHealth's
@@ -103,6 +113,10 @@ pub enum Kind {
     MissingResponse,
     /// A response field NexHealth describes and we do not.
     MissingResponseField,
+    /// A field of ours that NexHealth does not describe, beside one it
+    /// describes and we do not, of the same shape in the same object:
+    /// probably one field renamed.
+    RenamedField,
     /// The types differ in a way that can break a call.
     Type,
     /// The formats differ.
@@ -165,8 +179,11 @@ pub fn load(path: &Path) -> Result<Value, String> {
 /// One field (or the value of a parameter) after references are resolved.
 #[derive(Debug, Clone, Default)]
 struct Field {
-    /// Where its schema is written.
+    /// Where the field is written: the property (or parameter, or `items`),
+    /// never the schema it refers to, which other fields may share.
     pointer: String,
+    /// The component schema its `$ref` leads to, when it has one.
+    schema: Option<String>,
     /// JSON types, `null` excluded; empty means any.
     types: BTreeSet<String>,
     format: Option<String>,
@@ -302,8 +319,9 @@ impl<'a> Doc<'a> {
     /// The facts of one schema (after `$ref`, `allOf` and "or null").
     fn field(&self, schema: &'a Value, pointer: String, depth: usize) -> Field {
         let mark = schema.get(MARK).and_then(Value::as_str).map(str::to_string);
-        let (resolved, pointer) = self.resolve(schema, pointer);
+        let (resolved, at) = self.resolve(schema, pointer.clone());
         let mut field = Field {
+            schema: (at != pointer).then_some(at),
             pointer,
             mark: mark.or_else(|| {
                 resolved
@@ -325,7 +343,10 @@ impl<'a> Doc<'a> {
                     .filter(|m| !admits_only_null(m))
                     .collect();
                 if members.len() == 1 {
-                    let (member, _) = self.resolve(members[0], String::new());
+                    let (member, at) = self.resolve(members[0], String::new());
+                    if field.schema.is_none() && !at.is_empty() {
+                        field.schema = Some(at);
+                    }
                     self.facts(member, &mut field, depth + 1);
                 } else if key != "allOf" {
                     // A real union: the types of its members.
@@ -397,7 +418,7 @@ impl<'a> Doc<'a> {
 }
 
 /// `/locations/{id}` and `/locations/{location_id}` are one path.
-fn path_key(path: &str) -> String {
+pub fn path_key(path: &str) -> String {
     path.split('/')
         .map(|s| if s.starts_with('{') { "{}" } else { s })
         .collect::<Vec<_>>()
@@ -868,31 +889,22 @@ fn compare_shapes(
     (ours_doc, our_root): (&Doc<'_>, &str),
     push: &mut Push<'_>,
 ) {
-    let mut reported_missing: Vec<&str> = Vec::new();
-    for (path, field) in theirs {
-        if reported_missing
+    let under = |path: &str, reported: &[&str]| {
+        reported
             .iter()
             .any(|m| path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}[")))
-        {
+    };
+    // What NexHealth describes and we do not (the outermost field of each).
+    let mut reported_missing: Vec<&str> = Vec::new();
+    for (path, field) in theirs {
+        if under(path, &reported_missing) {
             continue;
         }
         match ours.get(path) {
             None => {
-                if covered(ours, path, |f| f.mark.is_some() || f.open) {
-                    continue;
+                if !covered(ours, path, |f| f.mark.is_some() || f.open) {
+                    reported_missing.push(path);
                 }
-                reported_missing.push(path);
-                let owner = owner_schema(ours_doc, ours, path, our_root);
-                let name = path.rsplit(['.', '[']).next().unwrap_or(path);
-                push(
-                    missing,
-                    field.pointer.clone(),
-                    format!("{owner}/properties"),
-                    format!(
-                        "add `{name}` to the properties of {owner} (`{path}` of the {what}){}",
-                        describe(field)
-                    ),
-                );
             }
             Some(our_field) => {
                 if our_field.mark.is_none() {
@@ -907,12 +919,11 @@ fn compare_shapes(
             }
         }
     }
+    // What we declare and NexHealth does not describe.
     let mut reported_extra: Vec<&str> = Vec::new();
-    for (path, field) in ours {
+    for path in ours.keys() {
         if theirs.contains_key(path)
-            || reported_extra
-                .iter()
-                .any(|m| path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}[")))
+            || under(path, &reported_extra)
             || covered(ours, path, |f| f.mark.is_some())
             || renamed_and_described(ours, theirs, path)
             || covered(theirs, path, |f| f.open)
@@ -920,14 +931,111 @@ fn compare_shapes(
             continue;
         }
         reported_extra.push(path);
+    }
+    // One of each in the same object, of the same shape: one field renamed.
+    let mut renamed: Vec<(&str, &str)> = Vec::new();
+    for &new in &reported_missing {
+        let candidates: Vec<&str> = reported_extra
+            .iter()
+            .copied()
+            .filter(|&old| {
+                parent_of(old) == parent_of(new)
+                    && !old.ends_with(']')
+                    && !new.ends_with(']')
+                    && same_shape(ours, old, theirs, new)
+            })
+            .collect();
+        let unique = |old: &str| {
+            reported_missing
+                .iter()
+                .filter(|&&other| {
+                    parent_of(other) == parent_of(old) && same_shape(ours, old, theirs, other)
+                })
+                .count()
+                == 1
+        };
+        if let [old] = candidates.as_slice()
+            && unique(old)
+        {
+            renamed.push((old, new));
+        }
+    }
+    for &path in &reported_missing {
+        let field = &theirs[path];
+        let owner = owner_schema(ours_doc, ours, path, our_root);
+        let name = path.rsplit(['.', '[']).next().unwrap_or(path);
+        if let Some((old, _)) = renamed.iter().find(|(_, new)| *new == path) {
+            let old_name = old.rsplit('.').next().unwrap_or(old);
+            push(
+                Kind::RenamedField,
+                field.pointer.clone(),
+                ours[*old].pointer.clone(),
+                format!(
+                    "renamed `{old_name}` → `{name}`? NexHealth describes `{path}` of the {what} \
+                     with the shape of our `{old}`, which it does not describe: rename ours to \
+                     `{name}` in {owner} (when an API version renames it, declare `{name}` beside \
+                     it with `{INSTEAD_OF}`){}",
+                    describe(field)
+                ),
+            );
+            continue;
+        }
+        push(
+            missing,
+            field.pointer.clone(),
+            format!("{owner}/properties"),
+            format!(
+                "add `{name}` to the properties of {owner} (`{path}` of the {what}){}",
+                describe(field)
+            ),
+        );
+    }
+    for &path in &reported_extra {
+        if renamed.iter().any(|(old, _)| *old == path) {
+            continue;
+        }
         push(
             Kind::NotDescribed,
             String::new(),
-            field.pointer.clone(),
+            ours[path].pointer.clone(),
             format!(
                 "NexHealth does not describe `{path}` of the {what}: remove it, or mark it with `{MARK}: <reason>` (e.g. `not-described, seen in real answers`)"
             ),
         );
+    }
+}
+
+/// The object a field sits in (`data[].emr` → `data[]`; `id` → ``).
+fn parent_of(path: &str) -> &str {
+    path.rfind('.').map_or("", |i| &path[..i])
+}
+
+/// Whether the field at `a` of one shape and the one at `b` of another have
+/// the same schema: the same type, format, nullability and values, and the
+/// same fields inside, named alike.
+fn same_shape(a_shape: &Shape, a: &str, b_shape: &Shape, b: &str) -> bool {
+    let facts = |f: &Field| {
+        (
+            f.types.clone(),
+            f.format.clone(),
+            f.nullable,
+            f.enumeration.clone(),
+            f.open,
+        )
+    };
+    let inside = |shape: &Shape, at: &str| -> Vec<(String, _)> {
+        shape
+            .iter()
+            .filter_map(|(path, field)| {
+                let rest = path.strip_prefix(at)?;
+                (rest.starts_with('.') || rest.starts_with('['))
+                    .then(|| (rest.to_string(), facts(field)))
+            })
+            .collect()
+    };
+    match (a_shape.get(a), b_shape.get(b)) {
+        (Some(x), Some(y)) => facts(x) == facts(y) && inside(a_shape, a) == inside(b_shape, b),
+        _ => false,
     }
 }
 
@@ -985,6 +1093,16 @@ fn types_within(narrow: &BTreeSet<String>, wide: &BTreeSet<String>) -> bool {
             .all(|t| wide.contains(t) || (t == "integer" && wide.contains("number")))
 }
 
+/// Where the values of a field that refers to a component schema are
+/// written: ` (its values are listed in /components/schemas/SyncState, which
+/// other fields may share)`.
+fn listed_in(field: &Field) -> String {
+    match &field.schema {
+        Some(schema) => format!(" (listed in {schema}, which other fields may share)"),
+        None => String::new(),
+    }
+}
+
 fn compare_field(
     what: &str,
     theirs: &Field,
@@ -1026,10 +1144,11 @@ fn compare_field(
             tp.clone(),
             op.clone(),
             format!(
-                "{what}: NexHealth's format is `{format}`, ours {}: use `{format}`",
+                "{what}: NexHealth's format is `{format}`, ours {}: use `{format}`{}",
                 ours.format
                     .as_deref()
-                    .map_or("is not set".to_string(), |f| format!("`{f}`"))
+                    .map_or("is not set".to_string(), |f| format!("`{f}`")),
+                listed_in(ours)
             ),
         );
     }
@@ -1079,7 +1198,10 @@ fn compare_field(
                     Kind::Enum,
                     tp.clone(),
                     op.clone(),
-                    format!("{what}: NexHealth lists {added:?}, which ours lacks: add them"),
+                    format!(
+                        "{what}: NexHealth lists {added:?}, which ours lacks: add them{}",
+                        listed_in(ours)
+                    ),
                 );
             }
             if direction == Direction::Request && !removed.is_empty() {
@@ -1088,7 +1210,9 @@ fn compare_field(
                     tp,
                     op,
                     format!(
-                        "{what}: we may send {removed:?}, which NexHealth does not list: remove them"
+                        "{what}: we may send {removed:?}, which NexHealth does not list: remove \
+                         them{}",
+                        listed_in(ours)
                     ),
                 );
             }

@@ -1,5 +1,6 @@
-//! xtask's command line, from the outside: `--help` changes nothing, and a
-//! copied checkout that reuses the original's build acts on itself only.
+//! xtask's command line, from the outside: `--help` changes nothing, `help`
+//! is a subcommand like the others, and a copied checkout that reuses the
+//! original's build acts on itself only.
 
 mod support;
 
@@ -8,7 +9,8 @@ use std::process::{Command, Output};
 
 use support::copy_of_the_workspace;
 
-const SUBCOMMANDS: [&str; 9] = [
+const SUBCOMMANDS: [&str; 10] = [
+    "help",
     "generate",
     "check",
     "quick",
@@ -87,6 +89,40 @@ fn help_on_every_subcommand_prints_usage_and_changes_nothing() {
     assert_eq!(snapshot(&repo.join("tests").join("tests")), tests);
 }
 
+/// `help` takes `--help` like every subcommand, and `help COMMAND` prints that
+/// command's usage; it needs no checkout.
+#[test]
+fn help_is_a_subcommand_that_takes_help() {
+    let scratch = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(scratch.path())
+            .env_remove("CARGO_MANIFEST_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["help", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text.contains("Usage: cargo xtask help [COMMAND]"), "{text}");
+    let out = run(&["help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for sub in SUBCOMMANDS {
+        assert!(text.contains(sub), "{sub} not in:\n{text}");
+    }
+    let out = run(&["help", "upstream"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text.contains("Usage: cargo xtask upstream"), "{text}");
+    assert_eq!(
+        String::from_utf8_lossy(&run(&["upstream", "--help"]).stdout),
+        text
+    );
+    assert_eq!(run(&["help", "no-such-command"]).status.code(), Some(2));
+}
+
 #[test]
 fn outside_any_checkout_xtask_refuses_with_exit_2() {
     let scratch = tempfile::tempdir().unwrap();
@@ -111,6 +147,27 @@ fn cargo_xtask(dir: &Path, target: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Adds a nullable `fax_number` to the first component schema of `spec` that
+/// has properties, whatever the spec holds today; returns the schema's name.
+fn add_a_field(spec: &Path) -> String {
+    let text = std::fs::read_to_string(spec).unwrap();
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let schemas = doc["components"]["schemas"].as_mapping_mut().unwrap();
+    let (name, schema) = schemas
+        .iter_mut()
+        .find(|(_, s)| s.get("properties").is_some_and(|p| p.is_mapping()))
+        .expect("a component schema with properties");
+    let name = name.as_str().unwrap().to_string();
+    let properties = schema["properties"].as_mapping_mut().unwrap();
+    assert!(!properties.contains_key("fax_number"));
+    properties.insert(
+        "fax_number".into(),
+        serde_yaml::from_str("{type: string, nullable: true, description: Fax number.}").unwrap(),
+    );
+    std::fs::write(spec, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    name
+}
+
 /// The false green of a copied checkout: the copy reuses a build made in the
 /// original (one target directory for both, as a copied `target/` would be),
 /// its spec is edited, and `check` and `generate` act on the copy alone.
@@ -118,9 +175,18 @@ fn cargo_xtask(dir: &Path, target: &Path, args: &[&str]) -> Output {
 fn a_copied_checkout_with_the_original_build_checks_and_generates_itself() {
     let original = repo();
     let target = original.join("target").join("copied-checkout");
-    // The original's build of xtask (and of the generated client it checks).
+    // The original's build of xtask and of the SDK that `check` runs.
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--offline", "--locked", "-p", "xtask"])
+        .args([
+            "build",
+            "--offline",
+            "--locked",
+            "-p",
+            "xtask",
+            "--bins",
+            "--example",
+            "introspect",
+        ])
         .current_dir(&original)
         .env("CARGO_TARGET_DIR", &target)
         .status()
@@ -131,14 +197,7 @@ fn a_copied_checkout_with_the_original_build_checks_and_generates_itself() {
     let copy = scratch.path().join("checkout");
     copy_of_the_workspace(&original, &copy);
     let spec = copy.join("openapi").join("nexhealth.yaml");
-    let text = std::fs::read_to_string(&spec).unwrap();
-    let edited = text.replacen(
-        "        wlogo:\n",
-        "        fax_number:\n          type: string\n          nullable: true\n          description: Fax number.\n        wlogo:\n",
-        1,
-    );
-    assert_ne!(edited, text, "found the place to add a field");
-    std::fs::write(&spec, edited).unwrap();
+    add_a_field(&spec);
     let original_generated = snapshot(&original.join("nexhealth-api").join("generated"));
     let original_spec = std::fs::read(original.join("openapi").join("nexhealth.yaml")).unwrap();
 

@@ -1,16 +1,21 @@
 //! `cargo xtask upstream`: one test per kind of drift. Each upstream document
-//! is built here from our own spec with one thing changed, so the project
-//! holds no copy of NexHealth's text.
+//! is built here from xtask's own fixture spec (`tests/fixtures/upstream/`)
+//! with one thing changed, so the project holds no copy of NexHealth's text,
+//! and nothing here reads the checkout's spec or the shared reference: a
+//! legitimate change of either cannot break these tests.
+
+mod support;
 
 use serde_json::{Value, json};
+use support::{FixtureCheckout, fixture};
 use xtask::upstream::{Finding, Kind, OUT_OF_SCOPE, Report, load};
 
+/// The fixture spec, out-of-scope declaration included.
 fn spec() -> Value {
-    let paths = xtask::Paths::repo().unwrap();
-    nexhealth_openapi::load_spec_value(&paths.spec).unwrap()
+    load(&fixture("upstream/ours.yaml")).unwrap()
 }
 
-/// Our spec without its out-of-scope declarations (NexHealth's copies built
+/// The fixture without its out-of-scope declarations (NexHealth's copies built
 /// here do not describe those operations); the tests of `x-out-of-scope` use
 /// [`spec`].
 fn ours() -> Value {
@@ -30,7 +35,7 @@ fn render(findings: &[Finding]) -> String {
     })
 }
 
-/// Our spec with `change` applied, as NexHealth's description.
+/// The fixture with `change` applied, as NexHealth's description.
 fn upstream(change: impl FnOnce(&mut Value)) -> Value {
     let mut doc = ours();
     change(&mut doc);
@@ -39,7 +44,7 @@ fn upstream(change: impl FnOnce(&mut Value)) -> Value {
 
 fn at<'a>(doc: &'a mut Value, pointer: &str) -> &'a mut Value {
     doc.pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("no {pointer} in the spec"))
+        .unwrap_or_else(|| panic!("no {pointer} in the fixture"))
 }
 
 /// Exactly one finding, of `kind`, on `operation`.
@@ -60,7 +65,7 @@ fn only(findings: &[Finding], kind: Kind, operation: &str) -> Finding {
 const LOCATION: &str = "/components/schemas/Location/properties";
 
 #[test]
-fn our_spec_against_itself_reports_nothing() {
+fn the_fixture_against_itself_reports_nothing() {
     let findings = compare(&ours(), &ours());
     assert!(findings.is_empty(), "{}", render(&findings));
 }
@@ -176,15 +181,107 @@ fn a_field_made_nullable() {
 #[test]
 fn a_new_enum_value_on_a_parameter_we_send() {
     let theirs = upstream(|doc| {
-        at(doc, "/components/schemas/SyncState")["enum"] = json!(["green", "red", "yellow"]);
+        at(doc, "/components/schemas/SyncState/enum")
+            .as_array_mut()
+            .unwrap()
+            .push(json!("amber"));
     });
     let findings = compare(&theirs, &ours());
     // `read_status` and `write_status` of GET /sync_status both use it.
     assert_eq!(findings.len(), 2, "{}", render(&findings));
-    for finding in &findings {
+    for (finding, i) in findings.iter().zip([0, 1]) {
         assert_eq!(finding.kind, Kind::Enum);
-        assert!(finding.change.contains("yellow"), "{}", finding.change);
+        assert!(finding.change.contains("amber"), "{}", finding.change);
+        // The parameter, never the schema it refers to (which both share) ...
+        assert_eq!(
+            finding.ours,
+            format!("/paths/~1sync_status/get/parameters/{i}")
+        );
+        // ... while the change says where the values are listed.
+        assert!(
+            finding
+                .change
+                .contains("listed in /components/schemas/SyncState"),
+            "{}",
+            finding.change
+        );
     }
+}
+
+/// A finding on a field whose schema is a `$ref` points at the property (the
+/// place to edit for this field), not at the referenced component, which
+/// other fields share.
+#[test]
+fn a_finding_points_at_the_property_not_the_referenced_schema() {
+    let theirs = upstream(|doc| {
+        *at(doc, &format!("{LOCATION}/specialty")) = json!({
+            "oneOf": [{"$ref": "#/components/schemas/Specialty"}, {"enum": [null]}]
+        });
+    });
+    let findings = compare(&theirs, &ours());
+    assert_eq!(findings.len(), 2, "{}", render(&findings));
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::Nullability, "{finding:?}");
+        assert_eq!(finding.ours, format!("{LOCATION}/specialty"));
+        assert_eq!(finding.upstream, format!("{LOCATION}/specialty"));
+        assert!(finding.change.contains("make ours nullable"));
+    }
+}
+
+/// A property removed and one added with the same schema in the same object
+/// is reported once, as a rename, at both places.
+#[test]
+fn a_field_removed_and_one_of_the_same_shape_added_is_a_rename() {
+    let theirs = upstream(|doc| {
+        let properties = at(doc, LOCATION).as_object_mut().unwrap();
+        let tz = properties.remove("tz").unwrap();
+        properties.insert("time_zone".into(), tz);
+    });
+    let findings = compare(&theirs, &ours());
+    // Location is in the answers of two operations.
+    assert_eq!(findings.len(), 2, "{}", render(&findings));
+    for finding in &findings {
+        assert_eq!(finding.kind, Kind::RenamedField, "{finding:?}");
+        assert!(
+            finding.change.contains("renamed `tz` → `time_zone`?"),
+            "{}",
+            finding.change
+        );
+        assert_eq!(finding.upstream, format!("{LOCATION}/time_zone"));
+        assert_eq!(finding.ours, format!("{LOCATION}/tz"));
+    }
+    let text = render(&findings);
+    assert!(text.contains("[RenamedField]"), "{text}");
+
+    // Another shape is no rename: one field to add, one not described.
+    let theirs = upstream(|doc| {
+        let properties = at(doc, LOCATION).as_object_mut().unwrap();
+        properties.remove("tz");
+        properties.insert("time_zone".into(), json!({"type": "integer"}));
+    });
+    let kinds: Vec<Kind> = compare(&theirs, &ours()).iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::MissingResponseField,
+            Kind::NotDescribed,
+            Kind::MissingResponseField,
+            Kind::NotDescribed
+        ]
+    );
+
+    // Two candidates of the same shape: no guess.
+    let theirs = upstream(|doc| {
+        let properties = at(doc, LOCATION).as_object_mut().unwrap();
+        properties.remove("tz");
+        properties.insert("time_zone".into(), json!({"type": "string"}));
+        properties.insert("zone_name".into(), json!({"type": "string"}));
+    });
+    assert!(
+        compare(&theirs, &ours())
+            .iter()
+            .all(|f| f.kind != Kind::RenamedField)
+    );
 }
 
 #[test]
@@ -329,8 +426,10 @@ fn the_text_report_groups_by_operation_with_both_places() {
 }
 
 /// The command's exit status: 0 when clean, 1 on drift, 2 when it cannot run.
+/// The CLI runs in a checkout made of fixtures (its spec is the fixture).
 #[test]
 fn exit_status_and_json_output() {
+    let checkout = FixtureCheckout::new(&fixture("upstream/ours.yaml"));
     let dir = tempfile::tempdir().unwrap();
     // The CLI compares with the checkout's spec, out-of-scope declaration included.
     let clean = dir.path().join("clean.json");
@@ -357,11 +456,9 @@ fn exit_status_and_json_output() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("upstream")
-            .args(args)
-            .output()
-            .unwrap()
+        let mut all = vec!["upstream"];
+        all.extend(args);
+        checkout.xtask(&all)
     };
     let out = run(&[clean.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -377,6 +474,16 @@ fn exit_status_and_json_output() {
     assert_eq!(report["out_of_scope"].as_array().unwrap().len(), 1);
     assert_eq!(run(&[moved.to_str().unwrap()]).status.code(), Some(1));
     assert_eq!(run(&["/nonexistent/nexhealth.json"]).status.code(), Some(2));
+    let not_openapi = dir.path().join("not-openapi.json");
+    std::fs::write(&not_openapi, "{\"swagger\": \"2.0\"}").unwrap();
+    assert_eq!(run(&[not_openapi.to_str().unwrap()]).status.code(), Some(2));
+    // Our spec unreadable: 2, never a panic's 101.
+    std::fs::write(
+        checkout.root().join("openapi").join("nexhealth.yaml"),
+        "openapi: [unclosed\n",
+    )
+    .unwrap();
+    assert_eq!(run(&[clean.to_str().unwrap()]).status.code(), Some(2));
 }
 
 /// `GET /locations/{id}/appointment_descriptors` as NexHealth describes it:
@@ -443,32 +550,4 @@ fn a_new_operation_beside_an_out_of_scope_one_is_still_drift() {
     let report = xtask::upstream::compare(&theirs, &spec());
     only(&report.findings, Kind::MissingOperation, "POST /locations");
     assert_eq!(report.out_of_scope.len(), 1);
-}
-
-/// The CLI on NexHealth's whole published file, where the shared reference is
-/// beside the checkout: exit 0, with the out-of-scope count. CI has the file;
-/// elsewhere the test says loudly that it did not run.
-#[test]
-fn the_whole_published_file_exits_0_with_the_out_of_scope_count() {
-    let root = xtask::root::find().unwrap();
-    let full = root.join("../shared/reference/nexhealth-openapi-full.json");
-    if !full.is_file() {
-        eprintln!(
-            "SKIPPED: {} is not here; the whole-file comparison did not run",
-            full.display()
-        );
-        return;
-    }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("upstream")
-        .arg(&full)
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("out of scope (1)"), "{text}");
-    let theirs = load(&full).unwrap();
-    let report = xtask::upstream::compare(&theirs, &spec());
-    assert_eq!(report.out_of_scope.len(), 1, "{report:?}");
 }

@@ -91,15 +91,42 @@ fn without_the_declaration_the_name_a_version_lacks_is_reported() {
 }
 
 /// Before the spec knew the new name, a v3.1.0 description was drift: `ehr`
-/// to add to `SyncStatus` (and the old `emr` not described there).
+/// has the shape of our `emr`, which it does not describe, so it is reported
+/// once, as a rename, pointing at the declaration that covers it.
 #[test]
-fn a_spec_without_the_new_name_is_told_to_add_it() {
+fn a_spec_without_the_new_name_is_told_of_the_rename() {
     let mut old = ours();
     old.pointer_mut(SYNC_STATUS)
         .and_then(Value::as_object_mut)
         .unwrap()
         .remove("ehr");
     let found = findings(&published("v3.1"), &old);
+    let kinds: Vec<(Kind, &str, &str)> = found
+        .iter()
+        .map(|f| (f.kind, f.upstream.as_str(), f.ours.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(
+            Kind::RenamedField,
+            "/components/schemas/SyncStatus/properties/ehr",
+            "/components/schemas/SyncStatus/properties/emr"
+        )],
+        "{}",
+        text(&found)
+    );
+    assert!(
+        found[0].change.contains("renamed `emr` → `ehr`?"),
+        "{}",
+        found[0].change
+    );
+    assert!(found[0].change.contains(INSTEAD_OF), "{}", found[0].change);
+
+    // Another shape under the new name: a field to add, and the old one not
+    // described.
+    let mut theirs = published("v3.1");
+    *theirs.pointer_mut(&format!("{SYNC_STATUS}/ehr")).unwrap() = json!({"type": "string"});
+    let found = findings(&theirs, &old);
     let kinds: Vec<(Kind, &str)> = found.iter().map(|f| (f.kind, f.ours.as_str())).collect();
     assert_eq!(
         kinds,
