@@ -47,25 +47,15 @@ use std::time::Duration;
 
 use super::event::Event;
 use super::identity::EventIdentity;
+pub use super::receive::{DEFAULT_LEASE, RETRY_HORIZON};
 use super::receive::{MAX_CLOCK_SKEW, Receiver, Rejection};
 use super::store::{Abandoned, Claim, HandledStore, Lease, StoreUnavailable};
-
-/// How long a claim lasts while a handler runs, unless configured.
-///
-/// Value: 60 s.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// The maximum age of a delivery when handling with a store, unless the
 /// receiver sets one: longer than NexHealth's 48 hours of retries.
 ///
 /// Value: 49 hours.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(49 * 3_600);
-
-/// How long after its first delivery NexHealth may still send (and sign) a
-/// retry of an event: its documented schedule ends at 48 hours.
-///
-/// Value: 48 hours.
-pub const RETRY_HORIZON: Duration = Duration::from_secs(48 * 3_600);
 
 /// How long a store keeps a handled identity for a maximum age of `max_age`:
 /// the last copy NexHealth may sign ([`RETRY_HORIZON`] after the first) stays

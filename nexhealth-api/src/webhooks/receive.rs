@@ -28,6 +28,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Value: 300 s (5 minutes).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
+/// How long a claim lasts while a handler runs, unless configured.
+///
+/// Value: 60 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How long after its first delivery NexHealth may still send (and sign) a
+/// retry of an event: its documented schedule ends at 48 hours.
+///
+/// Value: 48 hours.
+pub const RETRY_HORIZON: Duration = Duration::from_secs(48 * 3_600);
+
 /// Why a delivery was refused. Never holds the body, the signature or the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -193,7 +204,7 @@ impl fmt::Display for InvalidSecret {
 impl std::error::Error for InvalidSecret {}
 
 /// A maximum age shorter than NexHealth's retry horizon
-/// ([`RETRY_HORIZON`](super::handle::RETRY_HORIZON), 48 h): NexHealth's own
+/// ([`RETRY_HORIZON`], 48 h): NexHealth's own
 /// late retries would be refused as too old, and after 48 h of refusals it
 /// turns the endpoint off. Choose it anyway with
 /// [`Receiver::max_age_below_retry_horizon`].
@@ -267,7 +278,7 @@ impl Receiver {
             max_age: None,
             scheme: Scheme::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            lease: super::handle::DEFAULT_LEASE,
+            lease: DEFAULT_LEASE,
             deliveries: crate::transport::metrics::webhook_deliveries(
                 &crate::transport::metrics::global_meter(),
             ),
@@ -287,7 +298,7 @@ impl Receiver {
     /// docs). An age shorter than NexHealth's 48 h retry horizon is refused
     /// ([`InvalidMaxAge`]): NexHealth's own late retries would be refused.
     pub fn max_age(self, age: Duration) -> Result<Self, InvalidMaxAge> {
-        if age < super::handle::RETRY_HORIZON {
+        if age < RETRY_HORIZON {
             return Err(InvalidMaxAge { asked: age });
         }
         Ok(self.max_age_below_retry_horizon(age))
@@ -317,7 +328,7 @@ impl Receiver {
     }
 
     /// How long a claim on an event lasts while its handler runs (default
-    /// [`DEFAULT_LEASE`](super::handle::DEFAULT_LEASE), 60 s; see
+    /// [`DEFAULT_LEASE`], 60 s; see
     /// [`handle`](Self::handle)). A handler that runs longer may see the
     /// event handled a second time by a retry elsewhere.
     pub fn handling_lease(mut self, lease: Duration) -> Self {
