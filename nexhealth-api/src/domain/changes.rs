@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::directory::{Entry, Snapshot};
+use crate::domain::snapshot::{Entry, Snapshot, same_name};
 use crate::domain::sync_health::SyncReport;
 
 /// How sure a [`Change::Replaced`] is.
@@ -164,6 +164,17 @@ pub enum Change {
 }
 
 impl Change {
+    /// The replacement (old location id, new location id) a
+    /// [`Change::Replaced`] links, if it is one.
+    pub(crate) fn replacement(&self) -> Option<(i32, i32)> {
+        match self {
+            Self::Replaced { old, new, .. } => Some((*old, *new)),
+            _ => None,
+        }
+    }
+}
+
+impl Change {
     /// The kind's name: the `"change"` it serializes with.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -204,13 +215,6 @@ fn flag(entry: &Entry, field: &str) -> Value {
         _ => None,
     };
     value.unwrap_or(Value::Null)
-}
-
-pub(crate) fn same_name(a: &Entry, b: &Entry) -> bool {
-    match (&a.location.name, &b.location.name) {
-        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        _ => false,
-    }
 }
 
 /// The sync names serving `location_id` in `report`.

@@ -14,4 +14,5 @@ pub mod fleet;
 pub mod onboarding;
 pub mod overview;
 mod serialize;
+mod snapshot;
 pub mod sync_health;

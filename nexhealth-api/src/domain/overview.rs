@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::domain::directory::{Entry, Snapshot};
+use crate::domain::snapshot::{Entry, Snapshot};
 use crate::domain::sync_health::{Side, State, SyncReport, WriteReadiness};
 use crate::error::Error;
 use crate::generated::Client;

@@ -385,7 +385,11 @@ fn following(
     } else {
         Vec::new()
     };
-    next.settle_replacements(previous, &changes, shared);
+    next.settle_replacements(
+        previous,
+        changes.iter().filter_map(Change::replacement),
+        shared,
+    );
     next
 }
 

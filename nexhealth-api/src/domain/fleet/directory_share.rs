@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{FleetShare, Trouble, digest, millis};
-use crate::domain::directory::MAX_REPLACEMENTS;
+use crate::domain::snapshot::MAX_REPLACEMENTS;
 use crate::error::Error;
 use crate::generated::Client;
 use crate::generated::types::InstitutionLocations;
