@@ -18,6 +18,11 @@
 //! step of a scripted history per refresh ([`nexhealth_api::mock::location_phases`])
 //! so that the watch has something to show.
 //!
+//! `--read-threshold-minutes M` / `--write-threshold-minutes M`: judge every
+//! sync's reads (writes) as stale past M minutes instead of NexHealth's 150
+//! (25), e.g. for syncs whose limits were set otherwise at NexHealth
+//! ([`nexhealth_api::sync_health::ThresholdPolicy`] sets them per sync).
+//!
 //! `--metrics ADDR` (e.g. `127.0.0.1:9464`): serves the SDK's metrics
 //! ([`nexhealth_api::metrics`]) in Prometheus's text format at
 //! `http://ADDR/metrics`, through the OpenTelemetry SDK and its Prometheus exporter. Built with `--features redis` and
@@ -64,6 +69,30 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
+    let minutes_of = |flag: &str| -> anyhow::Result<Option<Duration>> {
+        match args.iter().position(|a| a == flag) {
+            None => Ok(None),
+            Some(i) => {
+                let value = args
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow::anyhow!("{flag} needs a number of minutes"))?;
+                let minutes: f64 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{flag} {value}: not a number of minutes"))?;
+                // Bounded: more than none, at most 30 days.
+                anyhow::ensure!(
+                    minutes.is_finite() && minutes > 0.0 && minutes <= 43_200.0,
+                    "{flag} {value}: give more than 0 and at most 43200 minutes"
+                );
+                Ok(Some(Duration::from_secs_f64(minutes * 60.0)))
+            }
+        }
+    };
+    let defaults = nexhealth_api::sync_health::Thresholds::default();
+    let thresholds = nexhealth_api::sync_health::Thresholds {
+        read: minutes_of("--read-threshold-minutes")?.unwrap_or(defaults.read),
+        write: minutes_of("--write-threshold-minutes")?.unwrap_or(defaults.write),
+    };
     let watch = seconds_of("--watch")?;
     let total = seconds_of("--seconds")?;
     // Prometheus text at http://ADDR/metrics, installed before any client is built.
@@ -99,7 +128,16 @@ async fn main() -> anyhow::Result<()> {
 
     // Institutions, syncs and locations joined by institution id: a location is
     // never dropped, and what could not be read is said.
-    let overview = Overview::fetch(&client).await?;
+    let mut overview = Overview::fetch(&client).await?;
+    if thresholds != defaults {
+        // Judged again by the limits asked for.
+        let now = nexhealth_api::chrono::Utc::now();
+        for institution in &mut overview.institutions {
+            if let Ok(report) = &mut institution.syncs {
+                *report = report.clone().reassessed(now, thresholds);
+            }
+        }
+    }
     print!("{overview}");
     let Some(every) = watch else {
         return Ok(());

@@ -4,6 +4,16 @@
 //! 150 minutes and its write status red when its last write check-in is older
 //! than 25 minutes; writes to a location fail while its sync's write status is
 //! red. [`SyncReport`] reads `GET /sync_status` with those rules.
+//!
+//! Both limits can be set per sync at NexHealth. A [`ThresholdPolicy`] judges
+//! each sync by its own limits (named by sync or by a location it serves),
+//! falling back to its defaults; it is accepted wherever [`Thresholds`] is
+//! (any [`ThresholdsFor`]).
+//!
+//! NexHealth pushes both directions of a change: `sync_status_read_change`
+//! and `sync_status_write_change` arrive as `.red` when a side goes down and
+//! `.green` when it comes back. [`SyncReport::apply_event`] applies them in
+//! any order to the same result.
 
 use std::time::Duration;
 
@@ -12,6 +22,8 @@ use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::generated::Client;
 use crate::generated::types::SyncStatus;
+use crate::webhooks::SyncStatusEvent;
+pub use crate::webhooks::event::SyncSide;
 
 /// Age limits past which a side of a sync counts as stale.
 ///
@@ -32,6 +44,176 @@ impl Default for Thresholds {
             read: Duration::from_secs(150 * 60),
             write: Duration::from_secs(25 * 60),
         }
+    }
+}
+
+impl Thresholds {
+    /// The limit of `side`.
+    pub fn of(&self, side: SyncSide) -> Duration {
+        match side {
+            SyncSide::Read => self.read,
+            SyncSide::Write => self.write,
+        }
+    }
+}
+
+/// What decides the limits a sync is judged by: [`Thresholds`] (the same for
+/// every sync), a [`ThresholdPolicy`] (per sync, with defaults), a reference
+/// to either, or a type of yours (limits kept in your own configuration).
+pub trait ThresholdsFor {
+    /// The limits for `sync`.
+    fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds;
+}
+
+impl ThresholdsFor for Thresholds {
+    fn thresholds_for(&self, _sync: &SyncStatus) -> Thresholds {
+        *self
+    }
+}
+
+impl<T: ThresholdsFor + ?Sized> ThresholdsFor for &T {
+    fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds {
+        (**self).thresholds_for(sync)
+    }
+}
+
+/// Which syncs an override of a [`ThresholdPolicy`] is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SyncKey {
+    /// `sync_source_name`, in one institution or (`None`) in any.
+    Name(Option<i32>, String),
+    /// The syncs serving a location.
+    Location(i32),
+}
+
+/// Limits per sync, falling back to defaults.
+///
+/// NexHealth lets both limits (150 and 25 minutes by default) be set per
+/// sync; `/sync_status` entries carry no sync id, so a sync is named here by
+/// its `sync_source_name` (in one institution, or in any) or by a location it
+/// serves. [`thresholds_for`](Self::thresholds_for) picks, for each sync, the
+/// first that applies:
+///
+/// 1. the limits the entry itself carries, once `/sync_status` gives them:
+///    NexHealth does not say whether it does, today's entries carry none, and
+///    the generated [`SyncStatus`] keeps no field the spec does not declare.
+///    When the spec declares them, this step reads them from the regenerated
+///    type, ahead of everything below;
+/// 2. the override for its name in its institution
+///    ([`sync_named_in`](Self::sync_named_in));
+/// 3. the override for its name ([`sync_named`](Self::sync_named));
+/// 4. the overrides for the locations it serves
+///    ([`sync_serving`](Self::sync_serving)), the shortest limit of each side
+///    when several match;
+/// 5. the defaults ([`defaults`](Self::defaults); NexHealth's unless given).
+///
+/// Names are compared exactly. Setting the same override twice keeps the last.
+///
+/// ```
+/// use std::time::Duration;
+/// use nexhealth_api::sync_health::{ThresholdPolicy, Thresholds};
+///
+/// let minutes = |m: u64| Duration::from_secs(m * 60);
+/// let policy = ThresholdPolicy::default()
+///     .sync_named("Front desk server", Thresholds { read: minutes(60), write: minutes(10) })
+///     .sync_serving(8, Thresholds { read: minutes(300), ..Thresholds::default() });
+/// # let _ = policy;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThresholdPolicy {
+    defaults: Thresholds,
+    overrides: Vec<(SyncKey, Thresholds)>,
+}
+
+impl From<Thresholds> for ThresholdPolicy {
+    fn from(defaults: Thresholds) -> Self {
+        Self::new(defaults)
+    }
+}
+
+impl ThresholdPolicy {
+    /// `defaults` for every sync, until overrides are added.
+    pub fn new(defaults: Thresholds) -> Self {
+        Self {
+            defaults,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// The limits of syncs no override names.
+    pub fn defaults(&self) -> Thresholds {
+        self.defaults
+    }
+
+    /// The limits of every sync named `name` (its `sync_source_name`), in any
+    /// institution.
+    pub fn sync_named(self, name: impl Into<String>, thresholds: Thresholds) -> Self {
+        self.with(SyncKey::Name(None, name.into()), thresholds)
+    }
+
+    /// The limits of the sync named `name` in institution `institution_id`
+    /// (names repeat across institutions).
+    pub fn sync_named_in(
+        self,
+        institution_id: i32,
+        name: impl Into<String>,
+        thresholds: Thresholds,
+    ) -> Self {
+        self.with(SyncKey::Name(Some(institution_id), name.into()), thresholds)
+    }
+
+    /// The limits of the sync(s) serving location `location_id`.
+    pub fn sync_serving(self, location_id: i32, thresholds: Thresholds) -> Self {
+        self.with(SyncKey::Location(location_id), thresholds)
+    }
+
+    fn with(mut self, key: SyncKey, thresholds: Thresholds) -> Self {
+        self.overrides.retain(|(k, _)| *k != key);
+        self.overrides.push((key, thresholds));
+        self
+    }
+
+    /// The limits `sync` is judged by (see the type's documentation for the
+    /// order).
+    pub fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds {
+        // Step 1, the entry's own limits, plugs in here once `SyncStatus`
+        // declares them: `if let Some(own) = entry_limits(sync) { return own; }`.
+        let named = |institution: Option<i32>| {
+            let name = sync.sync_source_name.as_deref()?;
+            self.overrides
+                .iter()
+                .find_map(|(key, thresholds)| match key {
+                    SyncKey::Name(i, n) if *i == institution && n == name => Some(*thresholds),
+                    _ => None,
+                })
+        };
+        if let Some(thresholds) = sync.institution_id.and_then(|i| named(Some(i))) {
+            return thresholds;
+        }
+        if let Some(thresholds) = named(None) {
+            return thresholds;
+        }
+        let serving = self
+            .overrides
+            .iter()
+            .filter_map(|(key, thresholds)| match key {
+                SyncKey::Location(id) if sync.locations.iter().any(|l| l.id == *id) => {
+                    Some(*thresholds)
+                }
+                _ => None,
+            });
+        serving
+            .reduce(|a, b| Thresholds {
+                read: a.read.min(b.read),
+                write: a.write.min(b.write),
+            })
+            .unwrap_or(self.defaults)
+    }
+}
+
+impl ThresholdsFor for ThresholdPolicy {
+    fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds {
+        ThresholdPolicy::thresholds_for(self, sync)
     }
 }
 
@@ -72,7 +254,8 @@ impl State {
 
 /// One side (read or write) of a sync.
 ///
-/// Serialized as `{"state": "green", "last": "2024-…Z", "age_secs": 60, "stale": false}`.
+/// Serialized as `{"state": "green", "last": "2024-…Z", "age_secs": 60,
+/// "limit_secs": 1500, "stale": false}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Side {
     /// What NexHealth reports.
@@ -82,6 +265,10 @@ pub struct Side {
     /// How long ago, at assessment time (zero if the timestamp is in the future).
     #[serde(rename = "age_secs", serialize_with = "super::serialize::opt_secs")]
     pub age: Option<Duration>,
+    /// The threshold it was judged by (this sync's own, with a
+    /// [`ThresholdPolicy`]).
+    #[serde(rename = "limit_secs", serialize_with = "super::serialize::secs")]
+    pub limit: Duration,
     /// Older than the threshold, or never happened.
     pub stale: bool,
 }
@@ -98,6 +285,7 @@ impl Side {
             state: State::parse(state),
             last,
             age,
+            limit,
             stale: age.is_none_or(|a| a > limit),
         }
     }
@@ -158,8 +346,10 @@ pub struct SyncHealth {
 }
 
 impl SyncHealth {
-    /// Assesses `sync` at `now`.
-    pub fn assess(sync: SyncStatus, now: DateTime<Utc>, thresholds: Thresholds) -> Self {
+    /// Assesses `sync` at `now`, by the limits `thresholds` gives it
+    /// ([`Thresholds`], or per sync with a [`ThresholdPolicy`]).
+    pub fn assess(sync: SyncStatus, now: DateTime<Utc>, thresholds: impl ThresholdsFor) -> Self {
+        let thresholds = thresholds.thresholds_for(&sync);
         let read = Side::assess(
             sync.read_status.as_deref(),
             sync.read_status_at,
@@ -173,6 +363,14 @@ impl SyncHealth {
             thresholds.write,
         );
         Self { sync, read, write }
+    }
+
+    /// The limits this sync was judged by.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            read: self.read.limit,
+            write: self.write.limit,
+        }
     }
 
     /// Whether writes through this sync can be expected to work.
@@ -223,41 +421,74 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Assesses `syncs` at `now`.
-    pub fn assess(syncs: Vec<SyncStatus>, now: DateTime<Utc>, thresholds: Thresholds) -> Self {
+    /// Assesses `syncs` at `now`, each by the limits `thresholds` gives it
+    /// ([`Thresholds`], or per sync with a [`ThresholdPolicy`]).
+    pub fn assess(
+        syncs: Vec<SyncStatus>,
+        now: DateTime<Utc>,
+        thresholds: impl ThresholdsFor,
+    ) -> Self {
         Self {
             syncs: syncs
                 .into_iter()
-                .map(|s| SyncHealth::assess(s, now, thresholds))
+                .map(|s| SyncHealth::assess(s, now, &thresholds))
                 .collect(),
             assessed_at: now,
         }
     }
 
-    /// Learns from a `SyncStatus` webhook event, without an API call: the
-    /// syncs that serve the event's locations (or carry its sync name) take
-    /// the event's read and write states where its times are newer than what
-    /// the report holds, and are assessed again at `now` with the default
-    /// [`Thresholds`]. Answers whether anything changed: a duplicate or an
-    /// out-of-order (older) delivery changes nothing.
+    /// Learns from a `SyncStatus` webhook event, without an API call, and
+    /// answers whether anything changed.
     ///
-    /// NexHealth pushes a sync's recovery (red to green) but not its failure:
-    /// keep polling `/sync_status` (with [`Client::sync_health`]) to see a
-    /// sync go down; events only bring the good news sooner.
-    pub fn apply_event(
-        &mut self,
-        event: &crate::webhooks::SyncStatusEvent,
-        now: DateTime<Utc>,
-    ) -> bool {
-        self.apply_event_with(event, now, Thresholds::default())
+    /// NexHealth pushes both directions: `sync_status_read_change` and
+    /// `sync_status_write_change` come as `.red` when the side goes down and
+    /// `.green` when it comes back. The event applies to the syncs that serve
+    /// one of its locations, or carry its sync name. For each side it reports
+    /// ([`SyncStatusEvent::status_of`], [`SyncStatusEvent::time_of`]):
+    ///
+    /// - **the status**: for the side the event names, the suffix's colour,
+    ///   also when the data says another (the suffix is what NexHealth says
+    ///   happened); the data's when there is no `.green`/`.red` suffix. So a
+    ///   `.red` read event without a `read_status` turns reads red. The other
+    ///   side is taken from the data alone.
+    /// - **the order**: a side takes the event's status and time when the
+    ///   event is not older than what the report holds: a newer time wins;
+    ///   at the same time, a different status is a change, and the worse one
+    ///   wins (red, then a value this SDK does not know, then green). A
+    ///   `.red` that repeats the last check-in time turns a green side red;
+    ///   a `.green` with that same time (an earlier recovery, delivered late)
+    ///   does not turn it back.
+    /// - a side the event gives no status or no time for is left as it is.
+    ///
+    /// Each side ends at the greatest (time, status) of the report and every
+    /// event applied, so events apply in any order, any number of times, to
+    /// the same result: an older `.red` arriving after a newer `.green`
+    /// changes nothing, and a duplicate changes nothing.
+    ///
+    /// The syncs changed are assessed again at `now` by the limits they were
+    /// judged by. Polling `/sync_status` ([`Client::sync_health`]) still
+    /// matters: a missed or lost delivery, and a side that goes stale before
+    /// NexHealth turns it red, show there.
+    pub fn apply_event(&mut self, event: &SyncStatusEvent, now: DateTime<Utc>) -> bool {
+        self.apply(event, now, None::<Thresholds>)
     }
 
-    /// [`apply_event`](Self::apply_event) with other thresholds.
+    /// [`apply_event`](Self::apply_event), assessing the syncs it changes by
+    /// `thresholds` ([`Thresholds`], or per sync with a [`ThresholdPolicy`]).
     pub fn apply_event_with(
         &mut self,
-        event: &crate::webhooks::SyncStatusEvent,
+        event: &SyncStatusEvent,
         now: DateTime<Utc>,
-        thresholds: Thresholds,
+        thresholds: impl ThresholdsFor,
+    ) -> bool {
+        self.apply(event, now, Some(thresholds))
+    }
+
+    fn apply(
+        &mut self,
+        event: &SyncStatusEvent,
+        now: DateTime<Utc>,
+        thresholds: Option<impl ThresholdsFor>,
     ) -> bool {
         let change = &event.sync;
         let mut changed = false;
@@ -273,22 +504,24 @@ impl SyncReport {
                 continue;
             }
             let mut sync = health.sync.clone();
-            let newer = |event: Option<DateTime<Utc>>, held: Option<DateTime<Utc>>| {
-                event.is_some_and(|e| held.is_none_or(|h| e > h))
-            };
-            let mut touched = false;
-            if newer(change.read_status_at, sync.read_status_at) {
-                sync.read_status_at = change.read_status_at;
-                sync.read_status = change.read_status.clone().or(sync.read_status);
-                touched = true;
-            }
-            if newer(change.write_status_at, sync.write_status_at) {
-                sync.write_status_at = change.write_status_at;
-                sync.write_status = change.write_status.clone().or(sync.write_status);
-                touched = true;
-            }
-            if touched {
-                *health = SyncHealth::assess(sync, now, thresholds);
+            let read = take(
+                &mut sync.read_status,
+                &mut sync.read_status_at,
+                event.status_of(SyncSide::Read),
+                event.time_of(SyncSide::Read),
+            );
+            let write = take(
+                &mut sync.write_status,
+                &mut sync.write_status_at,
+                event.status_of(SyncSide::Write),
+                event.time_of(SyncSide::Write),
+            );
+            if read || write {
+                let limits = match &thresholds {
+                    Some(thresholds) => thresholds.thresholds_for(&sync),
+                    None => health.thresholds(),
+                };
+                *health = SyncHealth::assess(sync, now, limits);
                 changed = true;
             }
         }
@@ -298,8 +531,9 @@ impl SyncReport {
         changed
     }
 
-    /// The same syncs assessed again at `now` (ages grow, sides turn stale).
-    pub fn reassessed(self, now: DateTime<Utc>, thresholds: Thresholds) -> Self {
+    /// The same syncs assessed again at `now` (ages grow, sides turn stale),
+    /// each by the limits `thresholds` gives it.
+    pub fn reassessed(self, now: DateTime<Utc>, thresholds: impl ThresholdsFor) -> Self {
         Self::assess(
             self.syncs.into_iter().map(|health| health.sync).collect(),
             now,
@@ -342,7 +576,7 @@ impl SyncReport {
     /// [`write_readiness`](Self::write_readiness) of a directory entry:
     /// [`WriteReadiness::Inactive`] when `/locations` flags it inactive,
     /// whatever its sync says.
-    pub fn write_readiness_of(&self, entry: &crate::domain::directory::Entry) -> WriteReadiness {
+    pub fn write_readiness_of(&self, entry: &crate::domain::snapshot::Entry) -> WriteReadiness {
         if entry.is_inactive() {
             WriteReadiness::Inactive
         } else {
@@ -356,6 +590,40 @@ impl SyncReport {
     }
 }
 
+/// How a status ranks among those reported at the same time: the worse
+/// wins (none, green, a value this SDK does not know, red).
+fn rank(status: Option<&str>) -> (u8, &str) {
+    match status {
+        None => (0, ""),
+        Some("green") => (1, ""),
+        Some("red") => (3, ""),
+        Some(other) => (2, other),
+    }
+}
+
+/// Takes a side's status and time from an event when the event gives both
+/// and is not older than what is held: a newer time, or the same time and a
+/// worse status. Answers whether the side changed.
+fn take(
+    status: &mut Option<String>,
+    at: &mut Option<DateTime<Utc>>,
+    event_status: Option<&str>,
+    event_at: Option<DateTime<Utc>>,
+) -> bool {
+    let (Some(new_status), Some(new_at)) = (event_status, event_at) else {
+        return false;
+    };
+    let newer = match *at {
+        None => true,
+        Some(held) => (new_at, rank(Some(new_status))) > (held, rank(status.as_deref())),
+    };
+    if newer {
+        *status = Some(new_status.to_string());
+        *at = Some(new_at);
+    }
+    newer
+}
+
 impl Client {
     /// Fetches `GET /sync_status` (for one institution, or all) and assesses it
     /// now with NexHealth's thresholds.
@@ -364,11 +632,12 @@ impl Client {
             .await
     }
 
-    /// Like [`Client::sync_health`] with other thresholds.
+    /// Like [`Client::sync_health`] with other thresholds: [`Thresholds`] for
+    /// every sync, or a [`ThresholdPolicy`] (per sync, with defaults).
     pub async fn sync_health_with(
         &self,
         subdomain: Option<&str>,
-        thresholds: Thresholds,
+        thresholds: impl ThresholdsFor,
     ) -> Result<SyncReport, Error> {
         let mut request = self.get_sync_status();
         if let Some(subdomain) = subdomain {
@@ -393,27 +662,19 @@ mod tests {
     ) -> SyncStatus {
         let now = now();
         SyncStatus {
-            emr: None,
             institution_id: Some(1),
-            locations: vec![LocationSummary {
-                id: location,
-                city: None,
-                email: None,
-                inactive: None,
-                name: None,
-                phone_number: None,
-                state: None,
-                street_address: None,
-                street_address_2: None,
-                zip_code: None,
-            }],
+            locations: vec![at(location)],
             read_status: Some(read.into()),
             read_status_at: Some(now - chrono::Duration::minutes(read_min_ago)),
-            sync_source_name: None,
-            sync_source_type: None,
             write_status: Some(write.into()),
             write_status_at: Some(now - chrono::Duration::minutes(write_min_ago)),
+            ..Default::default()
         }
+    }
+
+    /// A location in its short form, by id alone.
+    fn at(location: i32) -> LocationSummary {
+        serde_json::from_value(serde_json::json!({ "id": location })).unwrap()
     }
 
     fn now() -> DateTime<Utc> {
@@ -622,6 +883,444 @@ mod tests {
         }));
         assert!(!report.apply_event(&anonymous, now()));
         assert_eq!(report.syncs[0].read.state, State::Red);
+    }
+
+    /// A sync event named `name` (suffix included) with `data` as its sync.
+    fn named(name: &str, data: serde_json::Value) -> SyncStatusEvent {
+        match crate::webhooks::Event::from_json(serde_json::json!({
+            "event_name": name, "subdomain": "example-subdomain", "data": {"sync_status": data},
+        })) {
+            Some(
+                crate::webhooks::Event::SyncStatusReadChange(change)
+                | crate::webhooks::Event::SyncStatusWriteChange(change),
+            ) => change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn minutes_ago(minutes: i64) -> String {
+        (now() - chrono::Duration::minutes(minutes)).to_rfc3339()
+    }
+
+    /// Location 7's sync, green both ways, last read 10 and last check-in 2
+    /// minutes ago.
+    fn green_report() -> SyncReport {
+        SyncReport::assess(
+            vec![sync("green", 10, "green", 2, 7)],
+            now(),
+            Thresholds::default(),
+        )
+    }
+
+    #[test]
+    fn a_red_write_event_repeating_the_last_check_in_stops_writes() {
+        let mut report = green_report();
+        assert_eq!(report.write_readiness(7), WriteReadiness::Ready);
+        let down = named(
+            "sync_status_write_change.red",
+            serde_json::json!({"write_status": "red", "write_status_at": minutes_ago(2), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&down, now()));
+        assert_eq!(report.write_readiness(7), WriteReadiness::Down);
+        assert_eq!(report.syncs[0].write.state, State::Red);
+        assert_eq!(
+            report.syncs[0].write.last,
+            Some(now() - chrono::Duration::minutes(2))
+        );
+        assert!(report.syncs[0].read.is_healthy(), "reads untouched");
+        // Again: nothing changes.
+        assert!(!report.apply_event(&down, now()));
+    }
+
+    #[test]
+    fn the_suffix_decides_the_named_side_when_the_data_is_silent_or_disagrees() {
+        // No read status in the data: `.red` says it.
+        let mut report = green_report();
+        let silent = named(
+            "sync_status_read_change.red",
+            serde_json::json!({"read_status_at": minutes_ago(10), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&silent, now()));
+        assert_eq!(report.syncs[0].read.state, State::Red);
+        assert!(!report.syncs[0].is_healthy());
+        assert_eq!(report.unhealthy().count(), 1);
+        // The data says green, the suffix red: red.
+        let mut report = green_report();
+        let disagreeing = named(
+            "sync_status_write_change.RED",
+            serde_json::json!({"write_status": "green", "write_status_at": minutes_ago(1), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&disagreeing, now()));
+        assert_eq!(report.syncs[0].write.state, State::Red);
+        // The suffix names one side only: the other side comes from the data.
+        let mut report = green_report();
+        let both = named(
+            "sync_status_write_change.green",
+            serde_json::json!({"read_status": "red", "read_status_at": minutes_ago(5),
+                "write_status": "red", "write_status_at": minutes_ago(1), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&both, now()));
+        assert_eq!(
+            report.syncs[0].read.state,
+            State::Red,
+            "the data's read status"
+        );
+        assert_eq!(
+            report.syncs[0].write.state,
+            State::Green,
+            "the suffix's write status"
+        );
+        // Without a colour suffix the data decides.
+        let mut report = green_report();
+        let plain = named(
+            "sync_status_write_change.changed",
+            serde_json::json!({"write_status": "red", "write_status_at": minutes_ago(1), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&plain, now()));
+        assert_eq!(report.syncs[0].write.state, State::Red);
+    }
+
+    #[test]
+    fn a_side_without_a_status_or_a_time_is_left_as_it_is() {
+        let mut report = green_report();
+        let before = report.clone();
+        for (name, data) in [
+            // No status anywhere (no colour suffix), a newer time.
+            (
+                "sync_status_read_change",
+                serde_json::json!({"read_status_at": minutes_ago(0), "locations": [{"id": 7}]}),
+            ),
+            // A status, no time.
+            (
+                "sync_status_read_change.red",
+                serde_json::json!({"read_status": "red", "locations": [{"id": 7}]}),
+            ),
+            (
+                "sync_status_write_change.red",
+                serde_json::json!({"locations": [{"id": 7}]}),
+            ),
+            // The other side's time without its status.
+            (
+                "sync_status_write_change",
+                serde_json::json!({"read_status_at": minutes_ago(0), "locations": [{"id": 7}]}),
+            ),
+        ] {
+            assert!(
+                !report.apply_event(&named(name, data.clone()), now()),
+                "{name} {data}"
+            );
+        }
+        assert_eq!(report, before);
+        // A sync the report does not hold yet a time for takes any dated event.
+        let mut never = sync("green", 0, "green", 0, 7);
+        never.write_status_at = None;
+        let mut report = SyncReport::assess(vec![never], now(), Thresholds::default());
+        let old = named(
+            "sync_status_write_change.red",
+            serde_json::json!({"write_status_at": minutes_ago(600), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&old, now()));
+        assert_eq!(report.syncs[0].write.state, State::Red);
+    }
+
+    #[test]
+    fn events_apply_in_any_order_to_the_same_result() {
+        let (t1, t2) = (minutes_ago(30), minutes_ago(5));
+        let loc = serde_json::json!([{"id": 7}]);
+        let events = [
+            named(
+                "sync_status_read_change.red",
+                serde_json::json!({"read_status_at": t1, "locations": loc}),
+            ),
+            named(
+                "sync_status_read_change.green",
+                serde_json::json!({"read_status": "green", "read_status_at": t1, "locations": loc}),
+            ),
+            named(
+                "sync_status_read_change.green",
+                serde_json::json!({"read_status": "green", "read_status_at": t2, "locations": loc}),
+            ),
+            named(
+                "sync_status_write_change.red",
+                serde_json::json!({"write_status_at": t1, "locations": loc}),
+            ),
+            named(
+                "sync_status_write_change.green",
+                serde_json::json!({"write_status_at": t1, "locations": loc}),
+            ),
+            named(
+                "sync_status_write_change",
+                serde_json::json!({"write_status": "amber", "write_status_at": t1, "locations": loc}),
+            ),
+        ];
+        let base = SyncReport::assess(
+            vec![sync("red", 60, "green", 60, 7)],
+            now(),
+            Thresholds::default(),
+        );
+        let mut results = Vec::new();
+        // Every order of the six (720).
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        permutations(&mut order, 0, &mut |order| {
+            let mut report = base.clone();
+            for &i in order {
+                report.apply_event(&events[i], now());
+            }
+            // Twice over: nothing more changes.
+            for &i in order {
+                assert!(!report.apply_event(&events[i], now()));
+            }
+            results.push(report);
+        });
+        assert_eq!(results.len(), 720);
+        assert!(results.iter().all(|r| *r == results[0]));
+        let health = &results[0].syncs[0];
+        // Reads: the newest time wins (green at t2).
+        assert_eq!(health.read.state, State::Green);
+        assert_eq!(health.read.last, Some(now() - chrono::Duration::minutes(5)));
+        // Writes: at the same time red beats a value this SDK does not know,
+        // which beats green.
+        assert_eq!(health.write.state, State::Red);
+        assert_eq!(
+            health.write.last,
+            Some(now() - chrono::Duration::minutes(30))
+        );
+    }
+
+    fn permutations(items: &mut [usize], k: usize, visit: &mut impl FnMut(&[usize])) {
+        if k == items.len() {
+            visit(items);
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, visit);
+            items.swap(k, i);
+        }
+    }
+
+    #[test]
+    fn an_older_red_after_a_newer_green_changes_nothing() {
+        let mut report = SyncReport::assess(
+            vec![sync("red", 200, "green", 2, 7)],
+            now(),
+            Thresholds::default(),
+        );
+        let green = named(
+            "sync_status_read_change.green",
+            serde_json::json!({"read_status": "green", "read_status_at": minutes_ago(1), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&green, now()));
+        assert!(report.syncs[0].is_healthy());
+        let older_red = named(
+            "sync_status_read_change.red",
+            serde_json::json!({"read_status": "red", "read_status_at": minutes_ago(200), "locations": [{"id": 7}]}),
+        );
+        let assessed = report.clone();
+        assert!(!report.apply_event(&older_red, now() + chrono::Duration::minutes(1)));
+        assert_eq!(report, assessed, "not even assessed_at moves");
+        // A green at the time of a red it follows changes nothing either.
+        let mut report = SyncReport::assess(
+            vec![sync("green", 10, "red", 40, 7)],
+            now(),
+            Thresholds::default(),
+        );
+        let late = named(
+            "sync_status_write_change.green",
+            serde_json::json!({"write_status_at": minutes_ago(40), "locations": [{"id": 7}]}),
+        );
+        assert!(!report.apply_event(&late, now()));
+        assert_eq!(report.write_readiness(7), WriteReadiness::Down);
+        // A newer one does.
+        let back = named(
+            "sync_status_write_change.green",
+            serde_json::json!({"write_status_at": minutes_ago(0), "locations": [{"id": 7}]}),
+        );
+        assert!(report.apply_event(&back, now()));
+        assert_eq!(report.write_readiness(7), WriteReadiness::Ready);
+        assert_eq!(report.assessed_at, now());
+    }
+
+    #[test]
+    fn statuses_at_one_time_rank_red_above_unknown_values_above_green() {
+        assert!(rank(Some("red")) > rank(Some("amber")));
+        assert!(rank(Some("amber")) > rank(Some("green")));
+        assert!(rank(Some("green")) > rank(None));
+        assert!(
+            rank(Some("blue")) > rank(Some("amber")),
+            "unknown values by name"
+        );
+        // A status beats none at the same time.
+        let (mut status, mut at) = (None, Some(now()));
+        assert!(take(&mut status, &mut at, Some("green"), Some(now())));
+        assert_eq!(status.as_deref(), Some("green"));
+        assert!(!take(&mut status, &mut at, Some("green"), Some(now())));
+        assert!(take(&mut status, &mut at, Some("red"), Some(now())));
+        assert!(!take(&mut status, &mut at, Some("green"), Some(now())));
+        let later = now() + chrono::Duration::seconds(1);
+        assert!(take(&mut status, &mut at, Some("green"), Some(later)));
+        assert_eq!((status.as_deref(), at), (Some("green"), Some(later)));
+        assert!(!take(&mut status, &mut at, Some("red"), Some(now())));
+        assert!(!take(
+            &mut status,
+            &mut at,
+            None,
+            Some(later + chrono::Duration::seconds(1))
+        ));
+        assert!(!take(&mut status, &mut at, Some("red"), None));
+        assert_eq!((status.as_deref(), at), (Some("green"), Some(later)));
+    }
+
+    fn minutes(m: u64) -> Duration {
+        Duration::from_secs(m * 60)
+    }
+
+    /// A sync named `name` in institution `institution` serving `locations`,
+    /// its reads `read` and writes `write` old.
+    fn sync_named(
+        name: Option<&str>,
+        institution: i32,
+        locations: &[i32],
+        read: Duration,
+        write: Duration,
+    ) -> SyncStatus {
+        let mut sync = aged(read, write, locations[0]);
+        sync.sync_source_name = name.map(str::to_string);
+        sync.institution_id = Some(institution);
+        sync.locations = locations.iter().map(|&id| at(id)).collect();
+        sync
+    }
+
+    #[test]
+    fn a_policy_judges_each_sync_by_its_own_limits_to_the_second() {
+        let second = Duration::from_secs(1);
+        let north = Thresholds {
+            read: minutes(30),
+            write: minutes(5),
+        };
+        let south = Thresholds {
+            read: minutes(300),
+            write: minutes(60),
+        };
+        let policy = ThresholdPolicy::default()
+            .sync_named("North", north)
+            .sync_serving(8, south);
+        let syncs = vec![
+            // Reads exactly at North's limit, writes one second past it.
+            sync_named(Some("North"), 1, &[7], minutes(30), minutes(5) + second),
+            // Reads one second past South's limit, writes exactly at it.
+            sync_named(Some("South"), 1, &[8], minutes(300) + second, minutes(60)),
+            // No override: NexHealth's.
+            sync_named(Some("East"), 1, &[9], minutes(150), minutes(25) + second),
+        ];
+        let report = SyncReport::assess(syncs.clone(), now(), &policy);
+        let stale = |r: &SyncReport, i: usize| (r.syncs[i].read.stale, r.syncs[i].write.stale);
+        assert_eq!(stale(&report, 0), (false, true));
+        assert_eq!(stale(&report, 1), (true, false));
+        assert_eq!(stale(&report, 2), (false, true));
+        assert_eq!(report.syncs[0].thresholds(), north);
+        assert_eq!(report.syncs[1].thresholds(), south);
+        assert_eq!(report.syncs[2].thresholds(), Thresholds::default());
+        assert_eq!(report.syncs[1].read.limit, minutes(300));
+        // One second later, every side at its limit crosses it.
+        let later = report
+            .clone()
+            .reassessed(now() + chrono::Duration::seconds(1), &policy);
+        assert_eq!(stale(&later, 0), (true, true));
+        assert_eq!(stale(&later, 1), (true, true));
+        // By one threshold for all, the same syncs read otherwise.
+        let flat = SyncReport::assess(syncs, now(), Thresholds::default());
+        assert_eq!(stale(&flat, 0), (false, false));
+        assert_eq!(stale(&flat, 1), (true, true));
+        // An event reassesses a sync by the limits it was judged by.
+        let mut report = report;
+        let change = named(
+            "sync_status_write_change.green",
+            serde_json::json!({"write_status_at": now().to_rfc3339(), "locations": [{"id": 8}]}),
+        );
+        assert!(report.apply_event(&change, now()));
+        assert_eq!(report.syncs[1].thresholds(), south);
+        assert!(report.syncs[1].read.stale, "still by South's 300 minutes");
+        let mut flat_after = report.clone();
+        let newer = named(
+            "sync_status_write_change.green",
+            serde_json::json!({"write_status_at": (now() + chrono::Duration::seconds(1)).to_rfc3339(), "locations": [{"id": 8}]}),
+        );
+        assert!(flat_after.apply_event_with(&newer, now(), Thresholds::default()));
+        assert_eq!(flat_after.syncs[1].thresholds(), Thresholds::default());
+    }
+
+    #[test]
+    fn a_policy_prefers_the_institution_and_name_then_the_name_then_locations() {
+        let t = |m: u64| Thresholds {
+            read: minutes(m),
+            write: minutes(m + 1),
+        };
+        let policy = ThresholdPolicy::new(t(100))
+            .sync_serving(7, t(40))
+            .sync_serving(8, t(50))
+            .sync_named("Front", t(20))
+            .sync_named_in(2, "Front", t(10));
+        let of = |name: Option<&str>, institution: i32, locations: &[i32]| {
+            policy.thresholds_for(&sync_named(
+                name,
+                institution,
+                locations,
+                minutes(1),
+                minutes(1),
+            ))
+        };
+        assert_eq!(of(Some("Front"), 2, &[7]), t(10));
+        assert_eq!(of(Some("Front"), 3, &[7]), t(20));
+        assert_eq!(of(Some("front"), 3, &[9]), t(100), "names compare exactly");
+        assert_eq!(of(Some("Back"), 2, &[7]), t(40));
+        assert_eq!(of(None, 2, &[9, 8]), t(50));
+        // Several locations: the shortest limit of each side.
+        let mixed = ThresholdPolicy::default()
+            .sync_serving(
+                7,
+                Thresholds {
+                    read: minutes(10),
+                    write: minutes(90),
+                },
+            )
+            .sync_serving(
+                8,
+                Thresholds {
+                    read: minutes(70),
+                    write: minutes(5),
+                },
+            );
+        let both = sync_named(None, 1, &[7, 8], minutes(1), minutes(1));
+        assert_eq!(
+            mixed.thresholds_for(&both),
+            Thresholds {
+                read: minutes(10),
+                write: minutes(5)
+            }
+        );
+        assert_eq!(of(None, 2, &[9]), t(100));
+        assert_eq!(policy.defaults(), t(100));
+        // Set twice: the last one holds.
+        let again = ThresholdPolicy::default()
+            .sync_named("Front", t(20))
+            .sync_named("Front", t(30));
+        assert_eq!(
+            again.thresholds_for(&sync_named(Some("Front"), 1, &[7], minutes(1), minutes(1))),
+            t(30)
+        );
+        assert_eq!(again, ThresholdPolicy::default().sync_named("Front", t(30)));
+        // A name in one institution does not hold for a sync without one.
+        let mut nowhere = sync_named(Some("Front"), 2, &[9], minutes(1), minutes(1));
+        nowhere.institution_id = None;
+        assert_eq!(policy.thresholds_for(&nowhere), t(20));
+        // Thresholds are a policy without overrides.
+        let flat = t(60);
+        assert_eq!(ThresholdPolicy::from(flat), ThresholdPolicy::new(flat));
+        assert_eq!(flat.thresholds_for(&nowhere), flat);
+        assert_eq!((&&flat).thresholds_for(&nowhere), flat);
+        assert_eq!(flat.of(SyncSide::Read), minutes(60));
+        assert_eq!(flat.of(SyncSide::Write), minutes(61));
     }
 
     #[test]

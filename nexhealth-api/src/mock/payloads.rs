@@ -18,6 +18,11 @@
 //! | webhook endpoint | 1 | `https://hooks.example.com/nexhealth`, active, secret `example-signing-secret` |
 //! | webhook subscription | 5 | endpoint 1, institution 1, `SyncStatus` / `sync_status_read_change`, active |
 //!
+//! Webhook deliveries of the same group, as NexHealth sends them, for every
+//! event the SDK types: [`sync_status_delivery`] (`.red` and `.green`, reads
+//! or writes), [`onboarding_delivery`], and all of them at once with
+//! [`webhook_deliveries`].
+//!
 //! So with [`sync_status`] (dated two minutes ago), a
 //! [`SyncReport`](crate::sync_health::SyncReport) says location 7 can be
 //! written to and location 8 cannot:
@@ -226,6 +231,141 @@ pub fn webhook_subscriptions() -> types::WebhookSubscriptionListResponse {
 pub fn webhook_subscription() -> types::WebhookSubscriptionResponse {
     known("postWebhookEndpointsIdWebhookSubscriptions", 201)
 }
+/// A `sync_status_read_change` or `sync_status_write_change` webhook delivery
+/// (`side`) with the outcome `outcome` (`green` or `red`), as NexHealth sends
+/// it: the event name with its suffix (`sync_status_write_change.red`),
+/// `resource_type` `SyncStatus`, `subdomain` `example-subdomain`,
+/// `subscription_id` 5 for reads and 6 for writes (the write subscription
+/// the example lacks), `event_time` `last`, an empty `delivery_errors`, and
+/// the sync under `data.sync_status`.
+///
+/// The sync is the [`sync_status`] entry serving `location_id` ("Front desk
+/// server" for 7, "Uptown cloud" for 8; for any other id, the first entry
+/// without its name, serving that location alone): its institution, name,
+/// source type, EMR and locations, and the side the event names, its status
+/// `outcome` and its `*_status_at` `last`. The other side is left out, so
+/// that the sample moves only the side it names. For a `.red` delivery
+/// `last` is the side's last read or check-in, the time it stopped (NexHealth
+/// repeats it); for `.green`, when it came back. The data's key is not
+/// confirmed by NexHealth (`syncstatus` is seen too); the receiver reads both.
+///
+/// ```
+/// use nexhealth_api::mock::payloads;
+/// use nexhealth_api::sync_health::{SyncReport, SyncSide, Thresholds, WriteReadiness};
+/// use nexhealth_api::webhooks::Event;
+///
+/// let now = nexhealth_api::chrono::Utc::now();
+/// let mut report = SyncReport::assess(payloads::sync_status_at(now).data, now, Thresholds::default());
+/// assert_eq!(report.write_readiness(7), WriteReadiness::Ready);
+/// // Writes to location 7 go down; NexHealth repeats the last check-in time.
+/// let last = report.syncs[0].write.last.unwrap();
+/// let delivery = payloads::sync_status_delivery(SyncSide::Write, "red", 7, last);
+/// assert_eq!(delivery["event_name"], "sync_status_write_change.red");
+/// let Some(Event::SyncStatusWriteChange(down)) = Event::from_json(delivery) else { panic!() };
+/// assert!(report.apply_event(&down, now));
+/// assert_eq!(report.write_readiness(7), WriteReadiness::Down);
+/// ```
+pub fn sync_status_delivery(
+    side: crate::domain::sync_health::SyncSide,
+    outcome: &str,
+    location_id: i32,
+    last: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    use crate::domain::sync_health::SyncSide;
+    let syncs = sync_status_at(last).data;
+    let serving = syncs
+        .iter()
+        .find(|s| s.locations.iter().any(|l| l.id == location_id))
+        .cloned();
+    let mut sync = serving.unwrap_or_else(|| {
+        let mut sync = syncs[0].clone();
+        sync.sync_source_name = None;
+        sync.locations.truncate(1);
+        for location in &mut sync.locations {
+            location.id = location_id;
+        }
+        sync
+    });
+    let status = Some(outcome.to_string());
+    let subscription_id = match side {
+        SyncSide::Read => {
+            (sync.read_status, sync.read_status_at) = (status, Some(last));
+            (sync.write_status, sync.write_status_at) = (None, None);
+            5
+        }
+        SyncSide::Write => {
+            (sync.write_status, sync.write_status_at) = (status, Some(last));
+            (sync.read_status, sync.read_status_at) = (None, None);
+            6
+        }
+    };
+    serde_json::json!({
+        "resource_type": "SyncStatus",
+        "event_name": format!("{}.{outcome}", side.event_name()),
+        "event_time": last.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "subdomain": "example-subdomain",
+        "subscription_id": subscription_id,
+        "data": {"sync_status": sync},
+        "delivery_errors": [],
+    })
+}
+
+/// An `Onboarding` webhook delivery as NexHealth sends it, for
+/// `event_name` `onboarding_created` (the new onboarding `k3m9q2lzp0aa` of
+/// [`onboarding_created`], `event_time` its creation), `onboarding_updated` or
+/// `onboarding_availability_ready` (onboarding `y2wxl82zldm4` as
+/// [`onboarding`] has it, complete, `event_time` its availability): the
+/// onboarding under `data.onboarding`, `resource_type` `Onboarding`, no
+/// subdomain (onboarding subscriptions belong to no institution), an empty
+/// `delivery_errors`. `None` for any other name.
+pub fn onboarding_delivery(event_name: &str) -> Option<serde_json::Value> {
+    let onboarding = match event_name {
+        "onboarding_created" => onboarding_created().data,
+        "onboarding_updated" | "onboarding_availability_ready" => onboarding().data,
+        _ => return None,
+    };
+    let at = match event_name {
+        "onboarding_created" => onboarding.created_at,
+        _ => onboarding.availability_ready_at,
+    };
+    Some(serde_json::json!({
+        "resource_type": "Onboarding",
+        "event_name": event_name,
+        "event_time": at,
+        "data": {"onboarding": onboarding},
+        "delivery_errors": [],
+    }))
+}
+
+/// One sample delivery of every event the SDK types
+/// ([`Event`](crate::webhooks::Event)'s variants), both outcomes of the sync
+/// events included, dated `last` where a sync event is: reads of location 7
+/// going `red` and coming back `green`, writes of location 8 (red in
+/// [`sync_status`]) going `red` and coming back `green`, then
+/// `onboarding_created`, `onboarding_updated` and
+/// `onboarding_availability_ready` (see [`sync_status_delivery`] and
+/// [`onboarding_delivery`]). [`DeliverySimulator::deliver_samples`](crate::mock::DeliverySimulator::deliver_samples)
+/// sends them.
+pub fn webhook_deliveries(last: chrono::DateTime<chrono::Utc>) -> Vec<serde_json::Value> {
+    use crate::domain::sync_health::SyncSide;
+    let mut deliveries = vec![
+        sync_status_delivery(SyncSide::Read, "red", 7, last),
+        sync_status_delivery(SyncSide::Read, "green", 7, last),
+        sync_status_delivery(SyncSide::Write, "red", 8, last),
+        sync_status_delivery(SyncSide::Write, "green", 8, last),
+    ];
+    deliveries.extend(
+        [
+            "onboarding_created",
+            "onboarding_updated",
+            "onboarding_availability_ready",
+        ]
+        .into_iter()
+        .filter_map(onboarding_delivery),
+    );
+    deliveries
+}
+
 /// An error envelope for any `status`: the spec's example where it has one,
 /// otherwise an envelope in the same shape whose message is the status's
 /// reason phrase (`502` → "Bad Gateway", "Error" for a status without one).

@@ -1,5 +1,7 @@
 //! [`DeliverySimulator`]: sends webhook deliveries to a URL the way NexHealth
-//! does, for tests of a receiver (the crate's own, and a service's).
+//! does, for tests of a receiver (the crate's own, and a service's). The
+//! deliveries to send are in [`payloads`](crate::mock::payloads), one of every
+//! event the SDK types ([`DeliverySimulator::deliver_samples`] sends them all).
 
 use std::time::Duration;
 
@@ -112,6 +114,24 @@ impl DeliverySimulator {
             .await
             .ok()
             .map(|r| r.status().as_u16())
+    }
+
+    /// Delivers every sample of
+    /// [`payloads::webhook_deliveries(last)`](crate::mock::payloads::webhook_deliveries)
+    /// (one of every event the SDK types, `.red` and `.green` included) to
+    /// `url`, one after the other, each as [`deliver`](Self::deliver) does;
+    /// answers each delivery with its attempts.
+    pub async fn deliver_samples(
+        &self,
+        url: &str,
+        last: chrono::DateTime<Utc>,
+    ) -> Vec<(Value, Vec<Attempt>)> {
+        let mut sent = Vec::new();
+        for event in crate::mock::payloads::webhook_deliveries(last) {
+            let attempts = self.deliver(url, &event).await;
+            sent.push((event, attempts));
+        }
+        sent
     }
 
     /// Delivers `event` to `url` until a 2xx answer or the schedule's end,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{FleetShare, Trouble, millis};
-use crate::domain::sync_health::{SyncReport, Thresholds};
+use crate::domain::sync_health::{SyncReport, ThresholdPolicy};
 use crate::error::Error;
 use crate::generated::Client;
 use crate::transport::redis_link::RedisLink;
@@ -93,7 +93,7 @@ return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 pub struct SharedSyncHealth {
     client: Client,
     subdomain: Option<String>,
-    thresholds: Thresholds,
+    thresholds: ThresholdPolicy,
     refresh: Duration,
     link: RedisLink,
     push: redis::Script,
@@ -147,7 +147,7 @@ impl SharedSyncHealth {
         Ok(Self {
             client: client.clone(),
             subdomain: None,
-            thresholds: Thresholds::default(),
+            thresholds: ThresholdPolicy::default(),
             refresh: Self::DEFAULT_REFRESH,
             link: share.link("sync health")?,
             push: redis::Script::new(PUSH),
@@ -169,9 +169,12 @@ impl SharedSyncHealth {
         self
     }
 
-    /// Assesses with other thresholds (default NexHealth's).
-    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
-        self.thresholds = thresholds;
+    /// Assesses with other thresholds (default NexHealth's): a
+    /// [`Thresholds`](crate::sync_health::Thresholds) for every sync, or a
+    /// [`ThresholdPolicy`] (per sync, with defaults). Give every replica the
+    /// same, or their reports differ.
+    pub fn thresholds(mut self, thresholds: impl Into<ThresholdPolicy>) -> Self {
+        self.thresholds = thresholds.into();
         self
     }
 
@@ -406,7 +409,7 @@ impl SharedSyncHealth {
                 _ => {
                     let report = self
                         .client
-                        .sync_health_with(self.subdomain.as_deref(), self.thresholds)
+                        .sync_health_with(self.subdomain.as_deref(), &self.thresholds)
                         .await?;
                     *fetched = Some((Instant::now(), report.clone()));
                     report
@@ -416,9 +419,9 @@ impl SharedSyncHealth {
         let now = Utc::now();
         let mut report = base;
         for sync in self.fleet_events().await {
-            report.apply_event_with(&sync, now, self.thresholds);
+            report.apply_event_with(&sync, now, &self.thresholds);
         }
-        Ok(report.reassessed(now, self.thresholds))
+        Ok(report.reassessed(now, &self.thresholds))
     }
 }
 
