@@ -143,7 +143,7 @@ impl Snapshot {
     /// against the copy they came with (a stored map larger than that is
     /// ignored), and when the copy still lists the old location, it must be
     /// inactive in the successor's institution under the successor's name,
-    /// the evidence a [`Change::Replaced`] is detected on. A replica's own
+    /// the evidence a [`Change::Replaced`](crate::changes::Change::Replaced) is detected on. A replica's own
     /// fetch keeps only the replacements it can justify: those it detected,
     /// and those the fetched data shows that evidence for; so a false map
     /// stored in the fleet's Redis is gone from the fleet at the next fetch.

@@ -16,8 +16,9 @@
 //! [`SharedSyncHealth::apply_event`] stores it (the latest
 //! [`FleetShare::MAX_EVENTS`], expiring) and every replica's
 //! [`SharedSyncHealth::report`] applies what the fleet stored to its own
-//! `GET /sync_status`. Applying is idempotent and order does not matter (an
-//! event only moves a side's time forward), so replicas agree. An event that
+//! `GET /sync_status`. Applying is idempotent and order does not matter (each
+//! side ends at the latest time seen, the worse status at one time), so
+//! replicas agree. An event that
 //! could not be stored is kept (bounded) and stored at the next contact.
 //!
 //! **Keys** follow the rate limit's conventions: a prefix (default
