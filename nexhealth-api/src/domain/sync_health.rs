@@ -66,8 +66,28 @@ pub trait ThresholdsFor {
 }
 
 impl ThresholdsFor for Thresholds {
-    fn thresholds_for(&self, _sync: &SyncStatus) -> Thresholds {
-        *self
+    /// These limits, unless the entry carries its own (see
+    /// [`ThresholdPolicy`], step 1).
+    fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds {
+        entry_limits(sync, *self)
+    }
+}
+
+/// The longest limit an entry may set for itself: a larger one is cut to it.
+///
+/// Value: 30 days.
+pub const LONGEST_ENTRY_LIMIT: Duration = Duration::from_secs(30 * 86_400);
+
+/// `fallback`, with each side replaced by the limit the entry itself carries
+/// (`read_threshold_minutes`, `write_threshold_minutes`: forward-compatible
+/// fields no answer carries today), cut to [`LONGEST_ENTRY_LIMIT`].
+fn entry_limits(sync: &SyncStatus, fallback: Thresholds) -> Thresholds {
+    let own = |minutes: Option<std::num::NonZeroU32>| {
+        minutes.map(|m| Duration::from_secs(u64::from(m.get()) * 60).min(LONGEST_ENTRY_LIMIT))
+    };
+    Thresholds {
+        read: own(sync.read_threshold_minutes).unwrap_or(fallback.read),
+        write: own(sync.write_threshold_minutes).unwrap_or(fallback.write),
     }
 }
 
@@ -94,11 +114,11 @@ enum SyncKey {
 /// serves. [`thresholds_for`](Self::thresholds_for) picks, for each sync, the
 /// first that applies:
 ///
-/// 1. the limits the entry itself carries, once `/sync_status` gives them:
-///    NexHealth does not say whether it does, today's entries carry none, and
-///    the generated [`SyncStatus`] keeps no field the spec does not declare.
-///    When the spec declares them, this step reads them from the regenerated
-///    type, ahead of everything below;
+/// 1. the limits the entry itself carries, side by side
+///    (`read_threshold_minutes`, `write_threshold_minutes`, cut to
+///    [`LONGEST_ENTRY_LIMIT`]): forward-compatible fields of the spec, since
+///    NexHealth lets the limits be set per sync but does not say whether
+///    `/sync_status` returns them, and no answer carries them today;
 /// 2. the override for its name in its institution
 ///    ([`sync_named_in`](Self::sync_named_in));
 /// 3. the override for its name ([`sync_named`](Self::sync_named));
@@ -176,8 +196,11 @@ impl ThresholdPolicy {
     /// The limits `sync` is judged by (see the type's documentation for the
     /// order).
     pub fn thresholds_for(&self, sync: &SyncStatus) -> Thresholds {
-        // Step 1, the entry's own limits, plugs in here once `SyncStatus`
-        // declares them: `if let Some(own) = entry_limits(sync) { return own; }`.
+        entry_limits(sync, self.configured_for(sync))
+    }
+
+    /// Steps 2 to 5: what this policy sets for `sync`.
+    fn configured_for(&self, sync: &SyncStatus) -> Thresholds {
         let named = |institution: Option<i32>| {
             let name = sync.sync_source_name.as_deref()?;
             self.overrides
@@ -733,6 +756,54 @@ mod tests {
     }
 
     /// A sync whose sides were last seen `read_age` and `write_age` ago.
+    #[test]
+    fn limits_an_entry_carries_win_side_by_side() {
+        let mut carrying = aged(
+            Duration::from_secs(200 * 60),
+            Duration::from_secs(30 * 60),
+            7,
+        );
+        let defaults = Thresholds::default();
+        assert_eq!(defaults.thresholds_for(&carrying), defaults);
+        assert!(
+            SyncHealth::assess(carrying.clone(), now(), defaults)
+                .read
+                .stale
+        );
+        carrying.read_threshold_minutes = std::num::NonZeroU32::new(240);
+        let policy = ThresholdPolicy::from(defaults).sync_serving(
+            7,
+            Thresholds {
+                read: Duration::from_secs(60),
+                write: Duration::from_secs(3_600),
+            },
+        );
+        // The entry's read limit wins; the write side keeps the configured one.
+        assert_eq!(
+            policy.thresholds_for(&carrying),
+            Thresholds {
+                read: Duration::from_secs(240 * 60),
+                write: Duration::from_secs(3_600),
+            }
+        );
+        assert_eq!(
+            defaults.thresholds_for(&carrying),
+            Thresholds {
+                read: Duration::from_secs(240 * 60),
+                write: defaults.write,
+            }
+        );
+        let health = SyncHealth::assess(carrying.clone(), now(), defaults);
+        assert!(!health.read.stale, "200 minutes old, under its own 240");
+        assert_eq!(health.read.limit, Duration::from_secs(240 * 60));
+        // An absurd limit is cut to 30 days.
+        carrying.write_threshold_minutes = std::num::NonZeroU32::new(u32::MAX);
+        assert_eq!(
+            defaults.thresholds_for(&carrying).write,
+            LONGEST_ENTRY_LIMIT
+        );
+    }
+
     fn aged(read_age: Duration, write_age: Duration, location: i32) -> SyncStatus {
         let mut sync = sync("green", 0, "green", 0, location);
         sync.read_status_at = Some(now() - chrono::Duration::from_std(read_age).unwrap());
