@@ -14,9 +14,17 @@
 //! ([`nexhealth_api::changes::Change`]: `"change"` is `added`, `removed`,
 //! `deactivated`, `reactivated`, `renamed`, `moved`, `flags` or `replaced`, with
 //! the `location_id`, and for `replaced` also `"old"`, `"new"` and the evidence);
-//! stop after TOTAL seconds when given. On the stand-in, its locations take one
-//! step of a scripted history per refresh ([`nexhealth_api::mock::location_phases`])
-//! so that the watch has something to show.
+//! stop after TOTAL seconds when given. It also reads `/sync_status` every
+//! SECONDS and prints a line each time a side of a sync goes down or comes back:
+//! `{"change":"sync_down","side":"write","sync":"Front desk server",
+//! "institution_id":1,"location_ids":[7],"state":"red","stale":false,"last":"…"}`,
+//! then `"sync_up"` (down: red, or older than its threshold; each process reads
+//! it for itself, also when sharing the directory through Redis). On the
+//! stand-in, its locations take one step of a scripted history per refresh
+//! ([`nexhealth_api::mock::location_phases`]) and the writes of "Front desk
+//! server" (location 7) go down 2 seconds after the start and come back at 4
+//! ([`nexhealth_api::mock::sync_phases`]), so that the watch has something to
+//! show (`--watch 1 --seconds 8` shows it all).
 //!
 //! `--read-threshold-minutes M` / `--write-threshold-minutes M`: judge every
 //! sync's reads (writes) as stale past M minutes instead of NexHealth's 150
@@ -40,6 +48,7 @@ use nexhealth_api::Client;
 use nexhealth_api::directory::LocationDirectory;
 use nexhealth_api::mock::StandIn;
 use nexhealth_api::overview::Overview;
+use nexhealth_api::sync_health::{State, SyncHealth, SyncReport, SyncSide, Thresholds};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -88,8 +97,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
-    let defaults = nexhealth_api::sync_health::Thresholds::default();
-    let thresholds = nexhealth_api::sync_health::Thresholds {
+    let defaults = Thresholds::default();
+    let thresholds = Thresholds {
         read: minutes_of("--read-threshold-minutes")?.unwrap_or(defaults.read),
         write: minutes_of("--write-threshold-minutes")?.unwrap_or(defaults.write),
     };
@@ -111,7 +120,10 @@ async fn main() -> anyhow::Result<()> {
             let server = match watch {
                 // Phase 0 for the overview and the watch's baseline, then one
                 // step of the scripted history per refresh.
-                Some(_) => StandIn::with_moving_locations(2).await,
+                // Its syncs: writes of location 7 down after 2 s, back at 4 s.
+                Some(_) => StandIn::with_moving_locations(2)
+                    .await
+                    .moving_syncs(nexhealth_api::mock::sync_phases()),
                 None => StandIn::start().await,
             };
             println!(
@@ -143,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     // The watch: the first refresh is the baseline, then one line per change.
+    let syncs = watch_syncs(client.clone(), every, thresholds);
     let directory = LocationDirectory::new(client);
     // Shared with every watcher on the same Redis and key: one fetch per
     // interval for all of them (built with `--features redis`).
@@ -160,13 +173,103 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => eprintln!("refresh failed: {e}"),
         }
     });
+    // Locations and syncs side by side, until TOTAL seconds if given.
+    let both = futures::future::join(changes, syncs);
     match total {
         Some(total) => {
-            let _ = tokio::time::timeout(total, changes).await;
+            let _ = tokio::time::timeout(total, both).await;
         }
-        None => changes.await,
+        None => {
+            both.await;
+        }
     }
     Ok(())
+}
+
+/// Reads `/sync_status` every `every` (the first read is the baseline) and
+/// prints one JSON line per side of a sync that went down or came back.
+async fn watch_syncs(client: Client, every: Duration, thresholds: Thresholds) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut held: Option<SyncReport> = None;
+    loop {
+        ticks.tick().await;
+        match client.sync_health_with(None, thresholds).await {
+            Ok(report) => {
+                if let Some(before) = &held {
+                    for change in sync_changes(before, &report) {
+                        println!("{}", serde_json::to_string(&change).unwrap_or_default());
+                    }
+                }
+                held = Some(report);
+            }
+            Err(e) => eprintln!("sync status refresh failed: {e}"),
+        }
+    }
+}
+
+/// A side of a sync that went down or came back, as one JSON line (its
+/// fields in this order, `"change"` first as in the locations' lines).
+#[derive(serde::Serialize)]
+struct SyncChange {
+    /// `sync_down` or `sync_up`.
+    change: &'static str,
+    /// `read` or `write`.
+    side: &'static str,
+    /// The sync's name.
+    sync: Option<String>,
+    institution_id: Option<i32>,
+    /// The locations it serves.
+    location_ids: Vec<i32>,
+    /// Its state now: `red`, `green`, …
+    state: State,
+    /// Older than its threshold (or never happened).
+    stale: bool,
+    /// Its `*_status_at` now: the last read or check-in.
+    last: Option<nexhealth_api::chrono::DateTime<nexhealth_api::chrono::Utc>>,
+}
+
+/// What changed between two reports, side by side: `sync_down` when a side
+/// was healthy (green and fresh) and is not, `sync_up` when it is again. A
+/// sync is known by its institution, name and locations; one that appears or
+/// goes is not reported here (its locations' changes are).
+fn sync_changes(before: &SyncReport, after: &SyncReport) -> Vec<SyncChange> {
+    let key = |health: &SyncHealth| {
+        (
+            health.sync.institution_id,
+            health.sync.sync_source_name.clone(),
+            health.location_ids().collect::<Vec<_>>(),
+        )
+    };
+    let mut lines = Vec::new();
+    for now in &after.syncs {
+        let Some(then) = before.syncs.iter().find(|h| key(h) == key(now)) else {
+            continue;
+        };
+        for (side, was, is) in [
+            (SyncSide::Read, &then.read, &now.read),
+            (SyncSide::Write, &then.write, &now.write),
+        ] {
+            if was.is_healthy() == is.is_healthy() {
+                continue;
+            }
+            lines.push(SyncChange {
+                change: if is.is_healthy() {
+                    "sync_up"
+                } else {
+                    "sync_down"
+                },
+                side: side.as_str(),
+                sync: now.sync.sync_source_name.clone(),
+                institution_id: now.sync.institution_id,
+                location_ids: now.location_ids().collect(),
+                state: is.state.clone(),
+                stale: is.stale,
+                last: is.last,
+            });
+        }
+    }
+    lines
 }
 
 /// The value of `--metrics`, if given.

@@ -149,10 +149,10 @@ fn answer(
         .iter()
         .find(|r| r.method == request.method_str() && r.pattern.is_match(&path))
     {
-        Some(route) if route.body.is_empty() => {
-            HttpMockResponse::builder().status(route.status).build()
-        }
-        Some(route) => json(route.status, route.body.clone()).build(),
+        Some(route) => match route.body() {
+            body if body.is_empty() => HttpMockResponse::builder().status(route.status).build(),
+            body => json(route.status, body).build(),
+        },
         None => json(
             404,
             serde_json::to_string(&payloads::error(404)).unwrap_or_default(),

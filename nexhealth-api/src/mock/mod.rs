@@ -1,7 +1,8 @@
 //! Test support, behind the `mock` feature: typed httpmock helpers generated
 //! from the spec ([`MockServerExt`]), the spec's example payloads
 //! ([`payloads`]) and a stand-in server that answers every operation with
-//! them ([`StandIn`]).
+//! them ([`StandIn`]), its locations and syncs optionally moving through a
+//! scripted history ([`location_phases`], [`SyncPhase`]).
 //!
 //! ```no_run
 //! use nexhealth_api::mock::httpmock::MockServer;
@@ -44,7 +45,7 @@ pub use proxy::FaultProxy;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_server::{RedisCluster, RedisServer};
 pub use simulator::{Attempt, DeliverySimulator, RETRY_SCHEDULE};
-pub use stand_in::{StandIn, location_phases};
+pub use stand_in::{StandIn, SyncPhase, location_phases, sync_phases};
 
 use httpmock::MockServer;
 use std::ffi::OsStr;
