@@ -65,16 +65,52 @@ fn patch(server: &MockServer, id: i32, status: u16, active_after: bool) -> Mock<
     })
 }
 
-/// Logs of the current thread (these tests run on one thread) at WARN.
-fn capture_warnings() -> (Capture, tracing::subscriber::DefaultGuard) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,httpmock=off"))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    (capture, tracing::subscriber::set_default(subscriber))
+/// Everything this binary logs at WARN, each line with its thread's name
+/// (libtest names a test's thread after the test). One global subscriber:
+/// thread-local ones, coming and going in parallel tests, let tracing cache
+/// a call site as unwanted, and a test then saw no line at all.
+static LOGS: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+
+/// This test's WARN lines, from when it was made on.
+struct Warnings {
+    from: usize,
+    thread: String,
+}
+
+impl Warnings {
+    fn text(&self) -> String {
+        let all = LOGS.get().expect("capturing").text();
+        all.get(self.from..)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(&self.thread))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+}
+
+fn capture_warnings() -> (Warnings, ()) {
+    let logs = LOGS.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,httpmock=off"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_thread_names(true)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the only subscriber of this test binary");
+        capture
+    });
+    let thread = std::thread::current().name().unwrap_or("main").to_string();
+    (
+        Warnings {
+            from: logs.text().len(),
+            thread,
+        },
+        (),
+    )
 }
 
 fn ids(endpoints: &[nexhealth_api::types::WebhookEndpoint]) -> Vec<i32> {
