@@ -675,6 +675,12 @@ mod tests {
             format!("15e{}7", "9".repeat(38))
         );
         assert_eq!(canonical_text(&format!("-0e{big}")), "0");
+        // A borrow under a digit that is not zero: 10^38 + 1 − 3 = 10^38 − 2.
+        let odd = format!("1{}1", "0".repeat(37));
+        assert_eq!(
+            canonical_text(&format!("0.001e{odd}")),
+            format!("1e{}8", "9".repeat(37))
+        );
         assert_eq!(
             canonical_text("1e000000000000000000000000000000000000000002"),
             "1e2"
