@@ -298,3 +298,67 @@ pub fn scripted_location_changes() -> Vec<(String, i64)> {
     .map(|(k, id)| (k.to_string(), *id))
     .collect()
 }
+
+/// A global allocator that passes every call to the system's and counts:
+/// the bytes ever asked for ([`Counting::allocated`]) and the bytes held now
+/// ([`Counting::live`]). A test binary that measures memory declares
+/// `#[global_allocator] static COUNTING: Counting = Counting::new();` and
+/// holds that one test, so nothing else allocates while it measures.
+pub struct Counting {
+    allocated: std::sync::atomic::AtomicUsize,
+    live: std::sync::atomic::AtomicIsize,
+}
+
+impl Counting {
+    /// Both counters at zero.
+    pub const fn new() -> Self {
+        Self {
+            allocated: std::sync::atomic::AtomicUsize::new(0),
+            live: std::sync::atomic::AtomicIsize::new(0),
+        }
+    }
+
+    /// Bytes asked for so far (a reallocation counts its new size).
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes held now: allocations minus frees.
+    pub fn live(&self) -> isize {
+        self.live.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for Counting {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; the
+// counters only add and subtract the sizes asked for.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.allocated.fetch_add(layout.size(), Relaxed);
+        self.live.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: the caller's layout, as GlobalAlloc requires.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        self.live
+            .fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.allocated.fetch_add(new_size, Relaxed);
+        self.live
+            .fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: as in `alloc` and `dealloc`.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
